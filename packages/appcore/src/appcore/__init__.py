@@ -51,9 +51,7 @@ _export(
     "available_loops",
     "new_event_loop",
 )
-_export(
-    "_runner", "start_application", "stop_application", "serve_until_signal", "run_application"
-)
+_export("_runner", "start_application", "stop_application", "serve_until_signal", "run_application")
 # --- the CLI boundary
 _export("_cli", "run_cli", "error_line", "version_callback", "distribution_version")
 # --- endpoints and network services

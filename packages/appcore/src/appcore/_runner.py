@@ -19,7 +19,9 @@ if TYPE_CHECKING:
 STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT)
 
 
-async def start_application(root: Service, *, drop_privileges: Callable[[], None] | None = None) -> None:
+async def start_application(
+    root: Service, *, drop_privileges: Callable[[], None] | None = None
+) -> None:
     """Privileged start, then (after ``drop_privileges``) start; returns once started."""
     root.privileged_start_service()
     if drop_privileges is not None:

@@ -1,0 +1,253 @@
+"""The one task runner of the monorepo.
+
+Packages are found by scanning ``packages/*/pyproject.toml``; every per-package session is
+parametrized over them. Sessions stay short: the shared logic lives in the plain functions
+at the top.
+
+    scripts/nox                 # the default sessions: lint, typecheck, tests, build, integration
+    scripts/nox -s tests        # every package's unit tests
+    scripts/nox -s "tests(appcore)"
+    scripts/nox -s demo         # the Quick start's main job
+    scripts/nox -s bench        # benchmarks against Twisted (not default)
+"""
+
+from __future__ import annotations
+
+import ast
+import os
+import shutil
+import tarfile
+import tomllib
+import zipfile
+from pathlib import Path
+
+import nox
+
+ROOT = Path(__file__).parent.resolve()
+PACKAGES_DIR = ROOT / "packages"
+DIST = ROOT / "dist"
+CORE = "appcore"
+RUFF = "ruff==0.17.6"
+MYPY = "mypy==2.4.1"
+
+nox.options.default_venv_backend = "uv|venv"
+nox.options.reuse_existing_virtualenvs = False
+nox.options.error_on_missing_interpreters = True
+nox.options.sessions = ["lint", "typecheck", "tests", "build", "integration"]
+
+
+# ----------------------------------------------------------------------------- helpers
+
+
+def read_pyproject(package: str) -> dict:
+    with (PACKAGES_DIR / package / "pyproject.toml").open("rb") as fh:
+        return tomllib.load(fh)
+
+
+def find_packages() -> list[str]:
+    """Every package folder holding a pyproject.toml; appcore first, the tools after it."""
+    names = sorted(p.parent.name for p in PACKAGES_DIR.glob("*/pyproject.toml"))
+    return sorted(names, key=lambda name: (name != CORE, name))
+
+
+PACKAGES = find_packages()
+TOOLS = [name for name in PACKAGES if name != CORE]
+
+
+def import_name(package: str) -> str:
+    """The import package a distribution owns (one distribution, one import package)."""
+    return read_pyproject(package)["project"]["name"].replace("-", "_")
+
+
+def test_requirements(package: str) -> list[str]:
+    groups = read_pyproject(package).get("dependency-groups", {})
+    return list(groups.get("test", []))
+
+
+def install_local(session: nox.Session, package: str, *, extras: str = "") -> None:
+    """Install a package from its folder, with appcore from its folder too (not from PyPI)."""
+    targets = [str(PACKAGES_DIR / CORE)]
+    if package != CORE:
+        targets.append(str(PACKAGES_DIR / package) + extras)
+    elif extras:
+        targets = [str(PACKAGES_DIR / CORE) + extras]
+    session.install(*targets)
+
+
+def imported_top_levels(path: Path) -> set[str]:
+    """Top-level module names a Python file imports (absolute imports only)."""
+    tree = ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
+    names: set[str] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            names.update(alias.name.split(".")[0] for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+            names.add(node.module.split(".")[0])
+    return names
+
+
+def check_import_boundaries() -> list[str]:
+    """appcore imports no tool; tools never import each other."""
+    tool_modules = {import_name(t): t for t in TOOLS}
+    problems = []
+    for package in PACKAGES:
+        own = import_name(package)
+        for source in sorted((PACKAGES_DIR / package / "src").rglob("*.py")):
+            for name in imported_top_levels(source) & (set(tool_modules) - {own}):
+                problems.append(f"{source.relative_to(ROOT)} imports the tool {name!r}")
+    return problems
+
+
+def check_wheel(wheel: Path, package: str) -> list[str]:
+    """A wheel holds its import package (with py.typed) and its dist-info, nothing else."""
+    own = import_name(package)
+    problems = []
+    with zipfile.ZipFile(wheel) as zf:
+        names = zf.namelist()
+    for name in names:
+        if name.split("/", 1)[0].endswith(".dist-info"):
+            continue
+        if not name.startswith(f"{own}/"):
+            problems.append(f"{wheel.name}: unexpected file {name}")
+        if "__pycache__" in name or name.endswith((".pyc", ".pyo")):
+            problems.append(f"{wheel.name}: compiled file {name}")
+    for required in (f"{own}/__init__.py", f"{own}/py.typed"):
+        if required not in names:
+            problems.append(f"{wheel.name}: missing {required}")
+    return problems
+
+
+def check_sdist(sdist: Path, package: str) -> list[str]:
+    """An sdist holds the sources, tests and docs of its package, nothing else."""
+    own = import_name(package)
+    allowed_top = {"src", "tests", "README.md", "CHANGELOG.md", "pyproject.toml", "PKG-INFO"}
+    problems = []
+    with tarfile.open(sdist) as tf:
+        names = [m.name.split("/", 1)[1] for m in tf.getmembers() if "/" in m.name]
+    for name in names:
+        top = name.split("/", 1)[0]
+        if top not in allowed_top:
+            problems.append(f"{sdist.name}: unexpected file {name}")
+        if name.startswith("src/") and not name.startswith(f"src/{own}/"):
+            problems.append(f"{sdist.name}: foreign source {name}")
+        if "__pycache__" in name or name.endswith((".pyc", ".pyo")):
+            problems.append(f"{sdist.name}: compiled file {name}")
+    for required in ("pyproject.toml", "README.md", "CHANGELOG.md", f"src/{own}/__init__.py"):
+        if required not in names:
+            problems.append(f"{sdist.name}: missing {required}")
+    return problems
+
+
+def build_all(session: nox.Session) -> None:
+    """Build every package's wheel and sdist into dist/ and check them."""
+    if DIST.exists():
+        shutil.rmtree(DIST)
+    DIST.mkdir()
+    session.install("build==1.6.1", "twine==7.0.0")
+    problems: list[str] = []
+    for package in PACKAGES:
+        session.run("python", "-m", "build", "--outdir", str(DIST), str(PACKAGES_DIR / package))
+        dist_name = read_pyproject(package)["project"]["name"].replace("-", "_")
+        (wheel,) = DIST.glob(f"{dist_name}-*.whl")
+        (sdist,) = DIST.glob(f"{dist_name}-*.tar.gz")
+        problems += check_wheel(wheel, package) + check_sdist(sdist, package)
+    session.run("twine", "check", "--strict", *[str(p) for p in sorted(DIST.iterdir())])
+    if problems:
+        session.error("distribution contents:\n  " + "\n  ".join(problems))
+
+
+def fill_wheelhouse(session: nox.Session) -> Path:
+    """Third-party wheels the built packages need, so installs from dist/ run with --no-index."""
+    house = DIST / "wheelhouse"
+    house.mkdir(exist_ok=True)
+    session.install("pip")
+    ours = [str(p) for p in sorted(DIST.glob("*.whl"))]
+    session.run(
+        "python", "-m", "pip", "download", "--quiet", "--dest", str(house),
+        "--find-links", str(DIST), *ours, "uvloop",
+    )  # fmt: skip
+    return house
+
+
+# ----------------------------------------------------------------------------- sessions
+
+
+@nox.session
+@nox.parametrize("package", PACKAGES)
+def tests(session: nox.Session, package: str) -> None:
+    """Run one package's unit tests against its installed (non-editable) build."""
+    extras = "[uvloop]" if package == CORE else ""
+    install_local(session, package, extras=extras)
+    session.install(*test_requirements(package))
+    args = session.posargs or ["-q"]
+    session.run(
+        "python", "-m", "pytest", "-c", str(ROOT / "pyproject.toml"), "--rootdir", str(ROOT),
+        str(PACKAGES_DIR / package / "tests"), *args,
+    )  # fmt: skip
+
+
+@nox.session
+def lint(session: nox.Session) -> None:
+    """ruff (pinned, explicit rules) and the import boundaries between packages."""
+    session.install(RUFF)
+    session.run("ruff", "check", str(ROOT))
+    session.run("ruff", "format", "--check", str(ROOT))
+    problems = check_import_boundaries()
+    if problems:
+        session.error("import boundaries:\n  " + "\n  ".join(problems))
+
+
+@nox.session
+@nox.parametrize("package", PACKAGES)
+def typecheck(session: nox.Session, package: str) -> None:
+    """mypy --strict on one package, in a venv holding only its declared dependencies."""
+    install_local(session, package)
+    session.install(MYPY, *read_pyproject(package).get("dependency-groups", {}).get("types", []))
+    session.run(
+        "mypy", "--config-file", str(ROOT / "pyproject.toml"), str(PACKAGES_DIR / package / "src")
+    )
+
+
+@nox.session
+def build(session: nox.Session) -> None:
+    """Build every wheel and sdist into dist/; check contents and metadata (twine)."""
+    build_all(session)
+
+
+@nox.session
+def integration(session: nox.Session) -> None:
+    """Black-box tests of the console scripts, installed from dist/ with --no-index."""
+    if not any(DIST.glob("*.whl")):
+        build_all(session)
+    fill_wheelhouse(session)
+    session.install("pytest", "pytest-timeout")
+    env = {"TAP_DIST_DIR": str(DIST)}
+    session.run(
+        "python", "-m", "pytest", "-c", str(ROOT / "pyproject.toml"), "--rootdir", str(ROOT),
+        str(ROOT / "tests-integration"), *(session.posargs or ["-q"]), env=env,
+    )  # fmt: skip
+
+
+@nox.session
+def demo(session: nox.Session) -> None:
+    """The Quick start's main job: build an application, run it on 127.0.0.1, show the way."""
+    if not any(DIST.glob("*.whl")):
+        build_all(session)
+    house = fill_wheelhouse(session)
+    wheels = [p.name.split("-")[0] for p in DIST.glob("*.whl")]
+    session.install("--no-index", "--find-links", str(DIST), "--find-links", str(house), *wheels)
+    session.run("python", str(ROOT / "scripts" / "demo.py"), *session.posargs)
+
+
+@nox.session(default=False)
+def bench(session: nox.Session) -> None:
+    """Benchmarks side by side with Twisted (installed here only), written to bench-results/."""
+    session.install(str(PACKAGES_DIR / CORE) + "[uvloop]", *[str(PACKAGES_DIR / t) for t in TOOLS])
+    session.install("twisted")
+    out = ROOT / "bench-results"
+    out.mkdir(exist_ok=True)
+    for script in sorted((ROOT / "benchmarks").glob("bench_*.py")):
+        session.run("python", str(script), "--out", str(out / f"{script.stem}.json"))
+    if os.environ.get("BENCH_REPORT", "1") == "1" and (ROOT / "benchmarks" / "report.py").exists():
+        session.install("matplotlib")
+        session.run("python", str(ROOT / "benchmarks" / "report.py"), str(out))
