@@ -69,8 +69,7 @@ def run_cli(
     except TyperException as err:  # usage errors: bad option, missing argument, bad value
         if debug:
             traceback.print_exc()
-        error_line(prog_name, err.format_message())
-        sys.stderr.write(f"Try '{prog_name} --help' for help.\n")
+        error_line(prog_name, f"{err.format_message()} (see '{prog_name} --help')")
         return int(ExitCode.USAGE)
     except (typer.Abort, KeyboardInterrupt):
         sys.stderr.write(f"{prog_name}: interrupted\n")
