@@ -55,8 +55,72 @@ _export("_runner", "start_application", "stop_application", "serve_until_signal"
 # --- the CLI boundary
 _export("_cli", "run_cli", "error_line", "version_callback", "distribution_version")
 # --- endpoints and network services
+_export(
+    "_endpoints",
+    "Endpoint",
+    "ServerEndpoint",
+    "ClientEndpoint",
+    "TCPServerEndpoint",
+    "SSLServerEndpoint",
+    "UNIXServerEndpoint",
+    "UDPServerEndpoint",
+    "SystemdServerEndpoint",
+    "TCPClientEndpoint",
+    "SSLClientEndpoint",
+    "UNIXClientEndpoint",
+    "parse_server_endpoint",
+    "parse_client_endpoint",
+)
+_export("_protocols", "Factory", "DatagramFactory", "EchoFactory", "EchoDatagramFactory")
+_export("_net_server", "StreamServerService", "DatagramServerService")
+_export("_net_client", "ReconnectingClientService")
+_export("_timer", "TimerService", "PeriodicAction")
 # --- plugins, options, logging
+_export("_options", "Option", "Options")
+_export(
+    "_plugins",
+    "ServiceMaker",
+    "PluginError",
+    "Discovery",
+    "discover_service_makers",
+    "get_service_maker",
+    "allowed_persistable_modules",
+)
+_export(
+    "_log",
+    "configure_logging",
+    "reopen_logs",
+    "get_logger",
+    "FileObserver",
+    "SyslogObserver",
+    "JsonFormatter",
+)
 # --- persistence
+
+# --- packaging support
+_export(
+    "_appinfo",
+    "ApplicationInfo",
+    "FILE_TYPES",
+    "read_application_info",
+    "guess_file_type",
+    "name_from_file",
+    "validate_deb_name",
+    "validate_rpm_name",
+    "validate_user_name",
+    "validate_deb_version",
+    "validate_rpm_version",
+    "parse_maintainer",
+)
+_export(
+    "_bundle",
+    "Bundle",
+    "bundle_runtime",
+    "describe_bundle",
+    "requirement_closure",
+    "module_distributions",
+    "launcher_script",
+)
 
 __all__ = sorted([*_EXPORTS, "__version__"])
 
@@ -80,7 +144,43 @@ def __dir__() -> list[str]:
 
 
 if TYPE_CHECKING:
+    from ._appinfo import (
+        FILE_TYPES,
+        ApplicationInfo,
+        guess_file_type,
+        name_from_file,
+        parse_maintainer,
+        read_application_info,
+        validate_deb_name,
+        validate_deb_version,
+        validate_rpm_name,
+        validate_rpm_version,
+        validate_user_name,
+    )
+    from ._bundle import (
+        Bundle,
+        bundle_runtime,
+        describe_bundle,
+        launcher_script,
+        module_distributions,
+        requirement_closure,
+    )
     from ._cli import distribution_version, error_line, run_cli, version_callback
+    from ._endpoints import (
+        ClientEndpoint,
+        Endpoint,
+        ServerEndpoint,
+        SSLClientEndpoint,
+        SSLServerEndpoint,
+        SystemdServerEndpoint,
+        TCPClientEndpoint,
+        TCPServerEndpoint,
+        UDPServerEndpoint,
+        UNIXClientEndpoint,
+        UNIXServerEndpoint,
+        parse_client_endpoint,
+        parse_server_endpoint,
+    )
     from ._errors import (
         AppcoreError,
         CantCreateError,
@@ -93,6 +193,14 @@ if TYPE_CHECKING:
         UnavailableError,
         UsageError,
     )
+    from ._log import (
+        FileObserver,
+        JsonFormatter,
+        SyslogObserver,
+        configure_logging,
+        get_logger,
+        reopen_logs,
+    )
     from ._loops import (
         DEFAULT_LOOP,
         LOOP_NAMES,
@@ -101,7 +209,19 @@ if TYPE_CHECKING:
         loop_kinds,
         new_event_loop,
     )
+    from ._net_client import ReconnectingClientService
+    from ._net_server import DatagramServerService, StreamServerService
+    from ._options import Option, Options
     from ._persistent import Persistent, class_path, persistable_class, register_persistable
+    from ._plugins import (
+        Discovery,
+        PluginError,
+        ServiceMaker,
+        allowed_persistable_modules,
+        discover_service_makers,
+        get_service_maker,
+    )
+    from ._protocols import DatagramFactory, EchoDatagramFactory, EchoFactory, Factory
     from ._runner import (
         run_application,
         serve_until_signal,
@@ -109,5 +229,6 @@ if TYPE_CHECKING:
         stop_application,
     )
     from ._service import FORMATS, Application, IService, MultiService, Service, iter_services
+    from ._timer import PeriodicAction, TimerService
 
     __version__: str

@@ -1,0 +1,122 @@
+"""Tracking the open connections of a service, so a stop can close them and wait."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from typing import Any
+
+
+class ConnectionTracker:
+    """The open connections of one service, so a stop can close them and wait.
+
+    Every protocol a service builds is wrapped in a thin relay that reports its transport
+    here; on 3.11 ``Server.wait_closed`` does not wait for connections, so this does.
+    """
+
+    def __init__(self) -> None:
+        self.transports: set[asyncio.BaseTransport] = set()
+        self._empty: asyncio.Event | None = None
+
+    def wrap(self, build: Callable[[], Any]) -> Callable[[], asyncio.BaseProtocol]:
+        """A protocol factory like ``build`` whose connections this tracker sees."""
+
+        def make() -> asyncio.BaseProtocol:
+            inner = build()
+            if isinstance(inner, asyncio.DatagramProtocol):
+                return _DatagramRelay(inner, self)
+            if isinstance(inner, asyncio.BufferedProtocol):
+                return _BufferedRelay(inner, self)
+            return _StreamRelay(inner, self)
+
+        return make
+
+    def opened(self, transport: asyncio.BaseTransport) -> None:
+        self.transports.add(transport)
+
+    def closed(self, transport: asyncio.BaseTransport | None) -> None:
+        if transport is not None:
+            self.transports.discard(transport)
+        if not self.transports and self._empty is not None:
+            self._empty.set()
+
+    async def wait_empty(self, timeout: float | None) -> bool:
+        """Wait until every tracked connection is gone; False when ``timeout`` ran out."""
+        if not self.transports:
+            return True
+        self._empty = asyncio.Event()
+        try:
+            await asyncio.wait_for(self._empty.wait(), timeout)
+        except TimeoutError:
+            return False
+        finally:
+            self._empty = None
+        return True
+
+    async def close_all(self, grace: float) -> None:
+        """Close every connection (flushing what is buffered); abort those still open after
+        ``grace`` seconds."""
+        for transport in list(self.transports):
+            transport.close()
+        if await self.wait_empty(grace):
+            return
+        for transport in list(self.transports):
+            abort = getattr(transport, "abort", None)
+            if abort is not None:
+                abort()
+        await self.wait_empty(1.0)
+
+
+class _Relay:
+    """Passes every protocol call to the application's protocol, reporting open/close."""
+
+    def __init__(self, inner: Any, tracker: ConnectionTracker) -> None:
+        self.inner = inner
+        self._tracker = tracker
+        self._transport: asyncio.BaseTransport | None = None
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self._transport = transport
+        self._tracker.opened(transport)
+        self.inner.connection_made(transport)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        try:
+            self.inner.connection_lost(exc)
+        finally:
+            self._tracker.closed(self._transport)
+
+    def pause_writing(self) -> None:
+        self.inner.pause_writing()
+
+    def resume_writing(self) -> None:
+        self.inner.resume_writing()
+
+
+class _StreamRelay(_Relay, asyncio.Protocol):
+    def data_received(self, data: bytes) -> None:
+        self.inner.data_received(data)
+
+    def eof_received(self) -> bool | None:
+        result: bool | None = self.inner.eof_received()
+        return result
+
+
+class _BufferedRelay(_Relay, asyncio.BufferedProtocol):
+    def get_buffer(self, sizehint: int) -> Any:
+        return self.inner.get_buffer(sizehint)
+
+    def buffer_updated(self, nbytes: int) -> None:
+        self.inner.buffer_updated(nbytes)
+
+    def eof_received(self) -> bool | None:
+        result: bool | None = self.inner.eof_received()
+        return result
+
+
+class _DatagramRelay(_Relay, asyncio.DatagramProtocol):
+    def datagram_received(self, data: bytes, addr: Any) -> None:
+        self.inner.datagram_received(data, addr)
+
+    def error_received(self, exc: Exception) -> None:
+        self.inner.error_received(exc)
