@@ -1,0 +1,84 @@
+"""The built-in ``echo`` server type, found by discovery and serving real clients."""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from appcore import (
+    DatagramServerService,
+    MultiService,
+    StreamServerService,
+    UsageError,
+    get_service_maker,
+    start_application,
+    stop_application,
+)
+
+
+def test_echo_is_discovered_with_its_options() -> None:
+    maker = get_service_maker("echo")
+    assert maker.description.startswith("An echo server")
+    assert "--listen" in maker.options.help_text("echo")
+
+
+def test_echo_serves_tcp_udp_and_unix(arun: Callable[..., Any], tmp_path: Path) -> None:
+    sock_path = tmp_path / "echo.sock"
+    service = get_service_maker("echo").make_service(
+        {
+            "listen": [
+                "tcp:0:interface=127.0.0.1",
+                "udp:0:interface=127.0.0.1",
+                f"unix:{sock_path}",
+            ]
+        }
+    )
+    assert isinstance(service, MultiService)
+    tcp, udp, unix = list(service)
+    assert isinstance(tcp, StreamServerService)
+    assert isinstance(udp, DatagramServerService)
+    assert isinstance(unix, StreamServerService)
+    # Both stream servers share one factory object (it is persisted once).
+    assert tcp.factory is unix.factory
+
+    async def scenario() -> tuple[bytes, bytes, bytes]:
+        await start_application(service)
+        try:
+            reader, writer = await asyncio.open_connection("127.0.0.1", tcp.port)
+            writer.write(b"hello tcp\n")
+            tcp_answer = await reader.readline()
+            writer.close()
+            await writer.wait_closed()
+
+            reader, writer = await asyncio.open_unix_connection(str(sock_path))
+            writer.write(b"hello unix\n")
+            unix_answer = await reader.readline()
+            writer.close()
+            await writer.wait_closed()
+
+            udp_answer = await asyncio.get_running_loop().run_in_executor(
+                None, _udp_round_trip, udp.port
+            )
+            return tcp_answer, unix_answer, udp_answer
+        finally:
+            await stop_application(service)
+
+    assert arun(scenario()) == (b"hello tcp\n", b"hello unix\n", b"hello udp")
+
+
+def _udp_round_trip(port: int) -> bytes:
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+        sock.settimeout(5)
+        sock.sendto(b"hello udp", ("127.0.0.1", port))
+        data, _ = sock.recvfrom(1024)
+        return data
+
+
+def test_echo_rejects_a_client_endpoint() -> None:
+    with pytest.raises(UsageError, match="host=127.0.0.1"):
+        get_service_maker("echo").make_service({"listen": ["tcp:host=127.0.0.1:port=80"]})
