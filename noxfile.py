@@ -120,7 +120,9 @@ def check_wheel(wheel: Path, package: str) -> list[str]:
 def check_sdist(sdist: Path, package: str) -> list[str]:
     """An sdist holds the sources, tests and docs of its package, nothing else."""
     own = import_name(package)
+    # hatchling always adds the .gitignore it applies; it is harmless in an sdist.
     allowed_top = {"src", "tests", "README.md", "CHANGELOG.md", "pyproject.toml", "PKG-INFO"}
+    allowed_top.add(".gitignore")
     problems = []
     with tarfile.open(sdist) as tf:
         names = [m.name.split("/", 1)[1] for m in tf.getmembers() if "/" in m.name]
@@ -201,7 +203,7 @@ def lint(session: nox.Session) -> None:
 @nox.parametrize("package", PACKAGES)
 def typecheck(session: nox.Session, package: str) -> None:
     """mypy --strict on one package, in a venv holding only its declared dependencies."""
-    install_local(session, package)
+    install_local(session, package, extras="[uvloop]" if package == CORE else "")
     session.install(MYPY, *read_pyproject(package).get("dependency-groups", {}).get("types", []))
     session.run(
         "mypy", "--config-file", str(ROOT / "pyproject.toml"), str(PACKAGES_DIR / package / "src")
