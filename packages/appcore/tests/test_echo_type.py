@@ -82,3 +82,24 @@ def _udp_round_trip(port: int) -> bytes:
 def test_echo_rejects_a_client_endpoint() -> None:
     with pytest.raises(UsageError, match="host=127.0.0.1"):
         get_service_maker("echo").make_service({"listen": ["tcp:host=127.0.0.1:port=80"]})
+
+
+def test_builtin_table_matches_appcore_entry_points() -> None:
+    from importlib.metadata import distribution
+
+    from appcore._plugins import BUILTIN_MAKERS, GROUP
+
+    registered = {
+        ep.name: ep.value for ep in distribution("appcore").entry_points if ep.group == GROUP
+    }
+    assert registered == BUILTIN_MAKERS
+
+
+def test_builtin_lookup_returns_the_discovered_maker() -> None:
+    from appcore import discover_service_makers
+    from appcore._plugins import BUILTIN_MAKERS
+
+    direct = {name: get_service_maker(name) for name in BUILTIN_MAKERS}
+    found = discover_service_makers().makers
+    for name, maker in direct.items():
+        assert found[name] is maker

@@ -96,6 +96,22 @@ _export(
     "JsonFormatter",
 )
 # --- persistence
+_export(
+    "_persist",
+    "dumps",
+    "loads",
+    "save_application",
+    "load_application",
+    "load_file",
+    "read_input",
+    "write_atomic",
+    "format_from_path",
+    "sniff_format",
+    "application_filename",
+    "EXTENSIONS",
+    "SHUTDOWN_TAG",
+)
+_export("_graph", "structurally_equal")
 
 # --- packaging support
 _export(
@@ -193,6 +209,7 @@ if TYPE_CHECKING:
         UnavailableError,
         UsageError,
     )
+    from ._graph import structurally_equal
     from ._log import (
         FileObserver,
         JsonFormatter,
@@ -212,6 +229,20 @@ if TYPE_CHECKING:
     from ._net_client import ReconnectingClientService
     from ._net_server import DatagramServerService, StreamServerService
     from ._options import Option, Options
+    from ._persist import (
+        EXTENSIONS,
+        SHUTDOWN_TAG,
+        application_filename,
+        dumps,
+        format_from_path,
+        load_application,
+        load_file,
+        loads,
+        read_input,
+        save_application,
+        sniff_format,
+        write_atomic,
+    )
     from ._persistent import Persistent, class_path, persistable_class, register_persistable
     from ._plugins import (
         Discovery,

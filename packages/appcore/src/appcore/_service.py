@@ -9,6 +9,7 @@ saves its state and exits.
 
 from __future__ import annotations
 
+import weakref
 from collections.abc import Awaitable, Iterator
 from typing import Any, ClassVar, Literal, Protocol, runtime_checkable
 
@@ -34,11 +35,25 @@ class IService(Protocol):
     def stop_service(self) -> Awaitable[None] | None: ...
 
 
+# Which services run is runtime state: it lives here, outside every object's __dict__, so a
+# plain Service saves and loads without any Python code per object (see _persistent).
+_running: weakref.WeakSet[Service] = weakref.WeakSet()
+
+
 class Service(Persistent):
     """A named piece of a running server, started and stopped with its parent."""
 
-    _transient: ClassVar[tuple[str, ...]] = ("running",)
-    running: bool = False
+    @property
+    def running(self) -> bool:
+        """Whether the service has been started and not stopped since (never saved)."""
+        return self in _running
+
+    @running.setter
+    def running(self, value: bool) -> None:
+        if value:
+            _running.add(self)
+        else:
+            _running.discard(self)
 
     def __init__(self, name: str | None = None) -> None:
         self.name = name
