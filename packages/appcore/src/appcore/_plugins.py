@@ -137,6 +137,9 @@ _cache: Discovery | None = None
 BUILTIN_MAKERS: dict[str, str] = {
     "echo": "appcore._makers:echo",
     "web": "appcore.web._maker:web",
+    "ftp": "appcore._makers_net:ftp",
+    "irc": "appcore._makers_net:irc",
+    "portforward": "appcore._makers_net:portforward",
 }
 
 
