@@ -264,6 +264,8 @@ def bench(session: nox.Session) -> None:
                 "--json", str(out / "persist.json"), external=True)  # fmt: skip
     session.run("python", str(scripts / "bench_twistd.py"), "--twisted-python", twisted_python,
                 "--json", str(out / "twistd.json"))  # fmt: skip
+    session.run("python", str(scripts / "bench_echo.py"), "--twisted-python", twisted_python,
+                "--json", str(out / "echo.json"))  # fmt: skip
     session.run("python", str(scripts / "bench_web.py"), "--twistd",
                 str(twisted_venv / "bin" / "twistd"), "--json", str(out / "web.json"))  # fmt: skip
     if (scripts / "report.py").exists():
