@@ -140,6 +140,9 @@ BUILTIN_MAKERS: dict[str, str] = {
     "ftp": "appcore._makers_net:ftp",
     "irc": "appcore._makers_net:irc",
     "portforward": "appcore._makers_net:portforward",
+    "telnet": "appcore._makers_admin:telnet",
+    "ssh-manhole": "appcore._makers_admin:ssh_manhole",
+    "inetd": "appcore._makers_admin:inetd",
 }
 
 

@@ -1,0 +1,1 @@
+"""Manholes: a Python prompt inside the running application, over telnet or SSH."""

@@ -1,0 +1,6 @@
+"""``python -m mktap``."""
+
+from mktap._cli import console_main
+
+if __name__ == "__main__":
+    console_main()
