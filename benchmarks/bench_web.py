@@ -108,6 +108,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--connections", type=int, default=50)
     parser.add_argument("--loop", default="asyncio", help="our server's loop: asyncio or uvloop")
     parser.add_argument("--workers", type=int, nargs="*", default=[1, 2])
+    parser.add_argument(
+        "--files", nargs="+", choices=list(FILES), default=list(FILES), help="files to load"
+    )
+    parser.add_argument(
+        "--baseline",
+        type=Path,
+        help="another appcore source tree (a folder holding the appcore package, for example"
+        " an unpacked `git archive` of main) to run beside this one, labelled baseline-wN",
+    )
     parser.add_argument("--json", type=Path, help="also write the results here")
     args = parser.parse_args(argv)
     if shutil.which("wrk") is None:
@@ -135,22 +144,31 @@ def main(argv: list[str] | None = None) -> int:
             )  # fmt: skip
             servers["twisted"] = (proc, port)
             startup["twisted"] = wait_until_serving(f"http://127.0.0.1:{port}/1KiB", proc)
+            trees: list[tuple[str, Path | None]] = [("appcore", None)]
+            if args.baseline is not None:
+                trees.append(("baseline", args.baseline.resolve()))
             for workers in args.workers:
-                port = free_port()
-                label = f"appcore-w{workers}"
-                proc = subprocess.Popen(
-                    [sys.executable, "-c", LAUNCHER, str(root), str(port),
-                     f"{tmp}/{label}-access.log", args.loop, str(workers)],
-                    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd=tmp,
-                )  # fmt: skip
-                servers[label] = (proc, port)
-                startup[label] = wait_until_serving(f"http://127.0.0.1:{port}/1KiB", proc)
+                for name, src in trees:
+                    port = free_port()
+                    label = f"{name}-w{workers}"
+                    env = dict(os.environ)
+                    if src is not None:
+                        env["PYTHONPATH"] = os.pathsep.join(
+                            p for p in (str(src), env.get("PYTHONPATH")) if p
+                        )
+                    proc = subprocess.Popen(
+                        [sys.executable, "-c", LAUNCHER, str(root), str(port),
+                         f"{tmp}/{label}-access.log", args.loop, str(workers)],
+                        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd=tmp, env=env,
+                    )  # fmt: skip
+                    servers[label] = (proc, port)
+                    startup[label] = wait_until_serving(f"http://127.0.0.1:{port}/1KiB", proc)
 
             samples: dict[str, dict[str, list[dict[str, float]]]] = {
-                f: {s: [] for s in servers} for f in FILES
+                f: {s: [] for s in servers} for f in args.files
             }
             for run in range(args.runs):
-                for name in FILES:
+                for name in args.files:
                     for label, (_, port) in servers.items():
                         result = run_wrk(
                             f"http://127.0.0.1:{port}/{name}",
@@ -176,7 +194,7 @@ def main(argv: list[str] | None = None) -> int:
         "results": {},
     }
     rows = []
-    for name in FILES:
+    for name in args.files:
         base = samples[name]["twisted"]
         base_rps = statistics.median(r["rps"] for r in base)
         base_p99 = statistics.median(r["p99_ms"] for r in base)

@@ -122,11 +122,17 @@ def loop_name(request: pytest.FixtureRequest) -> str:
 
 @pytest.fixture
 def serve() -> Iterator[Callable[..., RunningServer]]:
-    """Start a server for a Site: ``serve(site, loop="asyncio", workers=1)``."""
+    """Start a server for a Site: ``serve(site, loop="asyncio", workers=1, endpoint=...)``."""
     running: list[RunningServer] = []
 
-    def start(site: Site, *, loop: str = "asyncio", workers: int = 1) -> RunningServer:
-        service = WebService(site, ["tcp:0:interface=127.0.0.1"], workers=workers)
+    def start(
+        site: Site,
+        *,
+        loop: str = "asyncio",
+        workers: int = 1,
+        endpoint: str = "tcp:0:interface=127.0.0.1",
+    ) -> RunningServer:
+        service = WebService(site, [endpoint], workers=workers)
         server = RunningServer(service, loop).start()
         running.append(server)
         return server

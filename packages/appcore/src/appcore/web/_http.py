@@ -12,13 +12,15 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import socket
 from collections import deque
 from collections.abc import Awaitable
-from typing import TYPE_CHECKING, Any, NoReturn, cast
+from typing import TYPE_CHECKING, NoReturn, cast
 
 import httptools
 
 from ._response import connection_header, error_body, status_line
+from ._sendfile import CAN_SENDFILE, FileSender, Pieces
 
 if TYPE_CHECKING:
     from ._runtime import SiteRuntime
@@ -26,7 +28,7 @@ if TYPE_CHECKING:
 logger = logging.getLogger("appcore.web")
 
 _FALLBACK_CHUNK = 256 * 1024
-_SENDFILE_SLICE = 1 << 20
+_OPEN_FLAGS = os.O_RDONLY | getattr(os, "O_CLOEXEC", 0)
 # First letters of the request headers that make a static response conditional or partial
 # (If-*, Range): a request without any takes the fast path without looking at headers again.
 _CONDITIONAL_INITIALS = frozenset(b"iIrR")
@@ -118,6 +120,10 @@ class HTTPConnection(asyncio.Protocol):
         self._eof = False
         self._drain_waiter: asyncio.Future[None] | None = None
         self._task: asyncio.Task[None] | None = None
+        # A duplicate of the socket for zero-copy sending, made on the first big file.
+        self._raw: socket.socket | None = None
+        self._raw_possible = CAN_SENDFILE
+        self._sender: FileSender | None = None
 
     # -- asyncio.Protocol
 
@@ -151,6 +157,13 @@ class HTTPConnection(asyncio.Protocol):
         self._drain_waiter = None
         if self._task is not None:
             self._task.cancel()
+        # The sender's registration is on the duplicate: drop it before closing that.
+        if self._sender is not None:
+            self._sender.close()
+            self._sender = None
+        if self._raw is not None:
+            self._raw.close()
+            self._raw = None
 
     def eof_received(self) -> bool:
         # The client will send nothing more; answer what it already asked, then close.
@@ -431,37 +444,96 @@ class HTTPConnection(asyncio.Protocol):
         )
         self.write(head if head_only else head + body)
 
-    async def sendfile(self, file: Any, offset: int, count: int) -> None:
-        """Send ``count`` bytes of ``file`` from ``offset``: zero-copy where the loop can.
+    def send_file(self, path: bytes, pieces: Pieces) -> Awaitable[None] | None:
+        """Send ``pieces`` (bytes, then a range of the file at ``path``) as one response.
 
-        Zero-copy sending bypasses the transport's buffer (so no ``pause_writing``): it goes
-        in slices, each of which must finish within ``send_timeout``, so a client that
-        stops reading is still noticed.
+        Plain TCP goes zero-copy on the raw socket and usually finishes within this call
+        (then None is returned); otherwise the returned awaitable finishes it. TLS, and a
+        file the kernel cannot ``sendfile``, are copied through the transport. A file
+        removed since its ``stat`` drops the connection before any byte is sent.
         """
+        raw = self._raw_socket()
         transport = self.transport
-        if transport is None or self.lost:
-            raise ConnectionResetError("client went away")
-        end = offset + count
-        while self.runtime.native_sendfile and offset < end:
-            size = min(_SENDFILE_SLICE, end - offset)
-            self.write_deadline = self.loop.time() + self.limits.send_timeout
+        if raw is None or transport is None or transport.get_write_buffer_size():
+            return self._send_file_later(path, pieces)
+        try:
+            fd = os.open(path, _OPEN_FLAGS)
+        except OSError as exc:
+            logger.debug("dropping %s: cannot open %r: %s", self.peer, path, exc)
+            self.abort()
+            return None
+        sender = FileSender(self, raw, fd, pieces)
+        if sender.send() and not sender.unsupported:
+            sender.close()
+            if sender.error is not None:
+                logger.debug("connection from %s dropped: %s", self.peer, sender.error)
+                self.abort()
+            return None
+        self._sender = sender
+        return self._sending(sender)
+
+    async def _sending(self, sender: FileSender) -> None:
+        try:
+            await sender.wait()
+            if sender.error is not None:
+                raise sender.error
+            if sender.unsupported:
+                await self._copy_pieces(sender.file_fd, sender.remaining())
+        finally:
+            sender.close()
+            if self._sender is sender:
+                self._sender = None
+
+    async def _send_file_later(self, path: bytes, pieces: Pieces) -> None:
+        if self._raw_socket() is not None:
+            await self._flushed()
+            pending = self.send_file(path, pieces)
+            if pending is not None:
+                await pending
+            return
+        fd = os.open(path, _OPEN_FLAGS)
+        try:
+            await self._copy_pieces(fd, pieces)
+        finally:
+            os.close(fd)
+
+    def _raw_socket(self) -> socket.socket | None:
+        """The duplicate socket for zero-copy sending; None when that cannot be used."""
+        raw = self._raw
+        if raw is None and self._raw_possible and self.scheme == "http":
+            self._raw_possible = False  # one attempt per connection
+            transport = self.transport
+            if transport is None or transport.is_closing() or self.lost:
+                return None
+            sock = transport.get_extra_info("socket")
+            if sock is not None:
+                try:
+                    dup = os.dup(sock.fileno())
+                except OSError:
+                    return None
+                # Family and type given, so nothing is asked of the kernel; the duplicate
+                # shares the non-blocking mode of the original, which is what we want.
+                raw = self._raw = socket.socket(sock.family, sock.type, sock.proto, dup)
+        return raw
+
+    async def _flushed(self) -> None:
+        """Wait until the transport has written everything it holds."""
+        transport = self.transport
+        while transport is not None and transport.get_write_buffer_size():
+            low, high = transport.get_write_buffer_limits()
+            # A zero high-water mark pauses writing until the buffer is empty.
+            transport.set_write_buffer_limits(high=0)
             try:
-                await self.loop.sendfile(transport, file, offset, size, fallback=False)
-            except NotImplementedError:
-                # The loop has no sendfile at all (uvloop): stop asking it.
-                self.runtime.native_sendfile = False
-            except (asyncio.SendfileNotAvailableError, RuntimeError):
-                # This transport cannot (TLS), or it is closing; both raise before sending.
-                if self.lost or transport.is_closing():
-                    raise ConnectionResetError("client went away") from None
-                break
-            else:
-                offset += size
-                self.sent += size
+                await self.drain()
             finally:
-                self.write_deadline = 0.0
-        if offset < end:
-            await self._copy_file(file.fileno(), offset, end - offset)
+                if not transport.is_closing():
+                    transport.set_write_buffer_limits(high, low)
+
+    async def _copy_pieces(self, fd: int, pieces: Pieces) -> None:
+        for data, offset, count in pieces:
+            if data:
+                self.write(data)
+            await self._copy_file(fd, offset, count)
 
     async def _copy_file(self, fd: int, offset: int, count: int) -> None:
         end = offset + count

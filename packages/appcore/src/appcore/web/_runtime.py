@@ -43,7 +43,6 @@ class SiteRuntime:
         self.clock = Clock()
         self.connections: set[HTTPConnection] = set()
         self.stopping = False
-        self.native_sendfile = True
         #: True in a worker process of a ``workers > 1`` service (WSGI's wsgi.multiprocess).
         self.multiprocess = False
         self.access_log = AccessLog(site.access_log, self.clock) if site.access_log else None

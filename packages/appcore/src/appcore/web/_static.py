@@ -26,6 +26,7 @@ from ._response import STATUS_LINES, connection_header
 if TYPE_CHECKING:
     from ._http import HTTPConnection, Request
     from ._response import Clock
+    from ._sendfile import Pieces
 
 _OK = STATUS_LINES[200]
 _PARTIAL = STATUS_LINES[206]
@@ -401,25 +402,20 @@ def _join_ranges(
     return b"".join(pieces)
 
 
-async def _send_ranges(
+def _send_ranges(
     conn: HTTPConnection,
     entry: FileEntry,
     head: bytes,
     ranges: list[tuple[int, int]],
     boundary: bytes | None,
-) -> None:
-    # A file removed since its stat raises here, which drops the connection: the status
-    # line is already promised to the access log and the client sees a cut response.
-    file = open(entry.path, "rb")  # noqa: SIM115 - closed in the finally below
-    try:
-        conn.write(head)
-        for first, last in ranges:
-            if boundary is not None:
-                conn.write(_part_head(entry, (first, last)))
-            await conn.sendfile(file, first, last - first + 1)
-            if boundary is not None:
-                conn.write(b"\r\n")
-        if boundary is not None:
-            conn.write(b"--%s--\r\n" % boundary)
-    finally:
-        file.close()
+) -> Awaitable[None] | None:
+    if boundary is None:
+        first, last = ranges[0]
+        return conn.send_file(entry.path, [(head, first, last - first + 1)])
+    pieces: Pieces = []
+    before = head
+    for first, last in ranges:
+        pieces.append((before + _part_head(entry, (first, last)), first, last - first + 1))
+        before = b"\r\n"
+    pieces.append((b"\r\n--%s--\r\n" % boundary, 0, 0))
+    return conn.send_file(entry.path, pieces)
