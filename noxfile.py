@@ -32,7 +32,14 @@ MYPY = "mypy==2.4.1"
 nox.options.default_venv_backend = "uv|venv"
 nox.options.reuse_existing_virtualenvs = False
 nox.options.error_on_missing_interpreters = True
-nox.options.sessions = ["lint", "typecheck", "tests", "build", "integration"]
+nox.options.sessions = ["lint", "typecheck", "tests", "build", "integration", "package"]
+
+# Local packages a package's tests run beside it, as subprocesses (never imported): appcore's
+# server types are exercised through mktap and twistd; the packagers bundle twistd.
+TEST_COMPANIONS = {"appcore": ("mktap", "twistd"), "tap2deb": ("twistd",), "tap2rpm": ("twistd",)}
+# The packagers' lifecycle tests (marked "root": a Debian root, maintainer scripts, systemd)
+# form the package(kind) sessions; their tests(...) sessions run everything else.
+PACKAGERS = {"deb": "tap2deb", "rpm": "tap2rpm"}
 
 
 # ----------------------------------------------------------------------------- helpers
@@ -61,6 +68,22 @@ def import_name(package: str) -> str:
 def test_requirements(package: str) -> list[str]:
     groups = read_pyproject(package).get("dependency-groups", {})
     return list(groups.get("test", []))
+
+
+def install_for_tests(session: nox.Session, package: str) -> None:
+    """The package (appcore with its uvloop extra), its test companions and test group."""
+    install_local(session, package, extras="[uvloop]" if package == CORE else "")
+    companions = [str(PACKAGES_DIR / name) for name in TEST_COMPANIONS.get(package, ())]
+    if companions:
+        session.install(*companions)
+    session.install("pytest>=8", *test_requirements(package))
+
+
+def run_pytest(session: nox.Session, folder: Path, *args: str) -> None:
+    session.run(
+        "python", "-m", "pytest", "-c", str(ROOT / "pyproject.toml"), "--rootdir", str(ROOT),
+        str(folder), *args,
+    )  # fmt: skip
 
 
 def install_local(session: nox.Session, package: str, *, extras: str = "") -> None:
@@ -177,18 +200,19 @@ def fill_wheelhouse(session: nox.Session) -> Path:
 @nox.parametrize("package", PACKAGES)
 def tests(session: nox.Session, package: str) -> None:
     """Run one package's unit tests against its installed (non-editable) build."""
-    extras = "[uvloop]" if package == CORE else ""
-    install_local(session, package, extras=extras)
-    if package == CORE:
-        # appcore's server types are also exercised end to end: mktap builds them and twistd
-        # runs them, as subprocesses (appcore itself never imports a tool).
-        session.install(*[str(PACKAGES_DIR / tool) for tool in ("mktap", "twistd")])
-    session.install("pytest>=8", *test_requirements(package))
-    args = session.posargs or ["-q"]
-    session.run(
-        "python", "-m", "pytest", "-c", str(ROOT / "pyproject.toml"), "--rootdir", str(ROOT),
-        str(PACKAGES_DIR / package / "tests"), *args,
-    )  # fmt: skip
+    install_for_tests(session, package)
+    select = ["-m", "not root"] if package in PACKAGERS.values() else []
+    run_pytest(session, PACKAGES_DIR / package / "tests", *select, *(session.posargs or ["-q"]))
+
+
+@nox.session
+@nox.parametrize("kind", list(PACKAGERS))
+def package(session: nox.Session, kind: str) -> None:
+    """Build real packages and run their lifecycle in a Debian 12 root (deb, rpm); as root."""
+    tool = PACKAGERS[kind]
+    install_for_tests(session, tool)
+    run_pytest(session, PACKAGES_DIR / tool / "tests", "-m", "root", "-rs",
+               *(session.posargs or ["-q"]))  # fmt: skip
 
 
 @nox.session

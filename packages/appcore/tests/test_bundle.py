@@ -60,3 +60,12 @@ def test_launcher_text() -> None:
     compile(text, "launcher", "exec")
     with pytest.raises(UsageError):
         appcore.launcher_script("echo", "relative/site")
+
+
+def test_wheelhouse_without_the_wheels(tmp_path: Path) -> None:
+    house = tmp_path / "house"
+    house.mkdir()
+    with pytest.raises(UnavailableError, match="house"):
+        appcore.bundle_runtime(["appcore"], tmp_path / "site", wheelhouse=house)
+    with pytest.raises(UsageError, match="not a folder"):
+        appcore.bundle_runtime(["appcore"], tmp_path / "site2", wheelhouse=tmp_path / "none")

@@ -220,7 +220,10 @@ def _install_wheels(names: list[str], site: Path, wheelhouse: Path) -> None:
         str(site),
         *names,
     ]
-    result = subprocess.run(command, capture_output=True, text=True, check=False)
+    try:
+        result = subprocess.run(command, capture_output=True, text=True, check=False, timeout=900)
+    except subprocess.TimeoutExpired:
+        raise UnavailableError(f"pip took over 15 minutes to install from {wheelhouse}") from None
     if result.returncode != 0:
         last = (result.stderr.strip().splitlines() or ["pip failed"])[-1]
         raise UnavailableError(f"cannot install {' '.join(names)} from {wheelhouse}: {last}")
