@@ -3,11 +3,11 @@
 A generated file looks like this (the header comment says the same)::
 
     # appcore TAS 1: ...
-    Application = cls("appcore._service:Application")
-    Service = cls("appcore._service:Service")
+    Application = cls("appcore._service:Application", version=1)
+    Service = cls("appcore._service:Service", version=1)
     _0 = shell(Application)
-    _1 = make(Service, {"name": "web", "parent": _0, "__version__": 1})
-    fill(_0, {"name": "app", "services": [_1], "__version__": 1})
+    _1 = make(Service, {"name": "web", "parent": _0})
+    fill(_0, {"name": "app", "services": [_1]})
     application = _0
 
 ``cls`` names a registered class, ``make`` builds an object from its saved state, ``shell``
@@ -15,6 +15,11 @@ declares an object that is referred to before its state is complete (a cycle: a 
 its parent) and ``fill`` gives it that state. Shared lists, dicts and sets are declared the
 same way (``_7 = list()`` then ``fill(_7, [...])``). Values are Python literals; strings
 are written in the JSON-compatible subset of Python string syntax.
+
+The ``version=`` on a ``cls`` line is the ``persistence_version`` every object of that
+:class:`~appcore.Persistent` class was saved at (loading runs the upgrade steps from it). A
+state holding its own ``"__version__"`` key overrides it, and without either the version is
+1, which is how files written before the version moved to the ``cls`` line read.
 
 Trust model:
 
@@ -38,12 +43,13 @@ from typing import Any
 
 from ._errors import DataError
 from ._graph import Census, float_text
-from ._persistent import class_path
+from ._persistent import VERSION_KEY, Persistent, class_path
 
 HEADER = (
     "# appcore TAS 1: an application saved as Python source, one statement per object.\n"
-    "# cls() names a registered class, make() builds an object from its saved state,\n"
-    "# shell() declares an object used before its state is complete and fill() completes it.\n"
+    "# cls() names a registered class (and the version its objects were saved at), make()\n"
+    "# builds an object from its saved state, shell() declares an object used before its\n"
+    "# state is complete and fill() completes it.\n"
     "# appcore reads these statements without running them; a file with any other code is\n"
     "# trusted Python (like a .tac file) and loads only with --trust-source / trusted=True.\n"
 )
@@ -56,26 +62,44 @@ _SURROGATE = re.compile("[\ud800-\udfff]")
 
 
 def _string(value: str) -> str:
-    if _SURROGATE.search(value) is not None:
+    if not value.isascii() and _SURROGATE.search(value) is not None:
         return repr(value)  # lone surrogates: Python escapes them, JSON would pair them
     result: str = encode_basestring(value)
     return result
 
 
 class _Writer:
+    """Writes a tree children-first, one statement per object, in a single recursive walk.
+
+    The walk is the hot path of saving 100,000 services, so plain values (strings, ints,
+    None) are written inline where they are met rather than through :meth:`expr`.
+    """
+
     def __init__(self, root: object) -> None:
         self.census = Census(root)
-        self.ids: dict[int, int] = {}
-        self.open: set[int] = set()  # ids whose statement is not written yet
-        self.shelled: set[int] = set()
+        self.counts = self.census.counts
+        self.states = self.census.states
+        self.names: dict[int, str] = {}  # id -> "_N" for instances and shared containers
+        self.open: set[str] = set()  # names whose statement is not written yet
+        self.shelled: set[str] = set()
         self.lines: list[str | None] = []
         self.aliases: dict[type, str] = {}
         self.alias_names: set[str] = set()
+        self.keys: dict[str, str] = {}  # dict key -> its text, for str keys
+        self.versioned: dict[type, bool] = {}  # class -> its version goes on the cls line
         root_text = self.expr(root)
-        head = [HEADER]
-        head += [f'{name} = cls("{class_path(c)}")\n' for c, name in self.aliases.items()]
-        body = [line for line in self.lines if line is not None]
-        self.text = "".join(head + body) + f"application = {root_text}\n"
+        body = [HEADER]
+        body += [self.declaration(c, name) for c, name in self.aliases.items()]
+        body += filter(None, self.lines)
+        del self.lines, self.census, self.states, self.counts, self.names  # before the join
+        body.append(f"application = {root_text}\n")
+        self.text = "".join(body)
+
+    def declaration(self, cls: type, alias: str) -> str:
+        if self.versioned.get(cls):
+            version = cls.persistence_version  # type: ignore[attr-defined]
+            return f'{alias} = cls("{class_path(cls)}", version={version})\n'
+        return f'{alias} = cls("{class_path(cls)}")\n'
 
     def alias(self, cls: type) -> str:
         name = self.aliases.get(cls)
@@ -98,9 +122,14 @@ class _Writer:
         if kind is str:
             return _string(value)
         if kind is int:
-            return str(value)
+            return int.__repr__(value)
         if value is None or kind is bool:
             return str(value)
+        name = self.names.get(id(value))
+        if name is not None:  # an instance or shared container met before
+            if name in self.open:
+                self.shelled.add(name)
+            return name
         if kind is float:
             text = float_text(value)
             if text is None:
@@ -117,63 +146,93 @@ class _Writer:
             return f"frozenset({{{self.members(value)}}})"
         if isinstance(value, enum.Enum):
             alias = self.alias(kind)
-            name = value.name
-            if name.isidentifier() and not keyword.iskeyword(name):
-                return f"{alias}.{name}"
-            return f"{alias}[{_string(name)}]"
+            member = value.name
+            if member.isidentifier() and not keyword.iskeyword(member):
+                return f"{alias}.{member}"
+            return f"{alias}[{_string(member)}]"
         return self.node(value, kind)
 
     def members(self, items: Any) -> str:
         return ", ".join(sorted([self.expr(v) for v in items]))
 
+    def mapping(self, value: dict[Any, Any]) -> str:
+        keys = self.keys
+        expr = self.expr
+        parts = []
+        for k, v in value.items():
+            if type(k) is str:
+                key = keys.get(k)
+                if key is None:
+                    key = keys[k] = _string(k)
+            else:
+                key = expr(k)
+            kind = type(v)
+            if kind is str:
+                parts.append(f"{key}: {_string(v)}")
+            elif kind is int:
+                parts.append(f"{key}: {int.__repr__(v)}")
+            elif v is None:
+                parts.append(f"{key}: None")
+            else:
+                parts.append(f"{key}: {expr(v)}")
+        return "{" + ", ".join(parts) + "}"
+
     def literal(self, value: Any, kind: type) -> str:
+        if kind is dict:
+            return self.mapping(value)
         if kind is list:
             return "[" + ", ".join([self.expr(v) for v in value]) + "]"
-        if kind is dict:
-            return (
-                "{" + ", ".join([f"{self.expr(k)}: {self.expr(v)}" for k, v in value.items()]) + "}"
-            )
         if not value:
             return "set()"
         return "{" + self.members(value) + "}"
 
     def node(self, value: Any, kind: type) -> str:
         key = id(value)
-        number = self.ids.get(key)
-        if number is not None:
-            if number in self.open:
-                self.shelled.add(number)
-            return f"_{number}"
         container = kind is list or kind is dict or kind is set
-        if container and not self.census.shared(value):
-            return self.literal(value, kind)
-        number = self.ids[key] = len(self.ids)
-        slot = len(self.lines)
-        self.lines.append(None)  # where a shell goes if this node turns out to be in a cycle
-        self.open.add(number)
-        name = f"_{number}"
+        if container and self.counts.get(key, 0) < 2:
+            return self.literal(value, kind)  # reached once: written in place
+        lines = self.lines
+        name = self.names[key] = f"_{len(self.names)}"
+        slot = len(lines)
+        lines.append(None)  # where a shell goes if this node turns out to be in a cycle
+        self.open.add(name)
         if container:
             body = self.literal(value, kind)
-            self.lines[slot] = f"{name} = {kind.__name__}()\n"
-            self.lines.append(f"fill({name}, {body})\n")
+            lines[slot] = f"{name} = {kind.__name__}()\n"
+            lines.append(f"fill({name}, {body})\n")
         else:
-            alias = self.alias(kind)
-            body = self.expr(self.census.states[key])
-            if number in self.shelled:
-                self.lines[slot] = f"{name} = shell({alias})\n"
-                self.lines.append(f"fill({name}, {body})\n")
+            alias = self.aliases.get(kind) or self.alias(kind)
+            state = self.states.pop(key)  # written once: its memory goes as the walk goes
+            versioned = self.versioned.get(kind)
+            if versioned is None:
+                versioned = self.versioned[kind] = _versioned(kind)
+            if versioned:
+                del state[VERSION_KEY]  # a copy made for this save: it is on the cls line
+            if type(state) is dict and id(state) not in self.counts:  # the usual: a fresh copy
+                body = self.mapping(state)
             else:
-                self.lines.append(f"{name} = make({alias}, {body})\n")
-        self.open.discard(number)
+                body = self.expr(state)
+            if name in self.shelled:
+                lines[slot] = f"{name} = shell({alias})\n"
+                lines.append(f"fill({name}, {body})\n")
+            else:
+                lines.append(f"{name} = make({alias}, {body})\n")
+        self.open.discard(name)
         return name
+
+
+def _versioned(cls: type) -> bool:
+    """Whether the states of ``cls`` carry an int version that the ``cls`` line can hold."""
+    return issubclass(cls, Persistent) and type(cls.persistence_version) is int
 
 
 def dumps(root: object) -> bytes:
     """The TAS (Python source, UTF-8) of a tree."""
     try:
-        return _Writer(root).text.encode("utf-8")
+        text = _Writer(root).text  # the writer and its census are gone before encoding
     except RecursionError:
         raise DataError("the object tree is nested too deeply to save") from None
+    return text.encode("utf-8")
 
 
 def loads(data: bytes, *, trusted: bool = False, filename: str = "<tas>") -> object:
