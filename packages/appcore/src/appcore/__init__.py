@@ -137,6 +137,22 @@ _export(
     "module_distributions",
     "launcher_script",
 )
+_export(
+    "_packaging",
+    "APP_EXTENSIONS",
+    "RUNTIME_BASE",
+    "TarCompression",
+    "app_file_name",
+    "check_signing_key",
+    "logrotate_text",
+    "one_line",
+    "runtime_distributions",
+    "service_twistd_args",
+    "source_date_epoch",
+    "staging_folder",
+    "systemd_unit",
+    "write_reproducible_tar",
+)
 
 __all__ = sorted([*_EXPORTS, "__version__"])
 
@@ -229,6 +245,21 @@ if TYPE_CHECKING:
     from ._net_client import ReconnectingClientService
     from ._net_server import DatagramServerService, StreamServerService
     from ._options import Option, Options
+    from ._packaging import (
+        APP_EXTENSIONS,
+        RUNTIME_BASE,
+        TarCompression,
+        app_file_name,
+        check_signing_key,
+        logrotate_text,
+        one_line,
+        runtime_distributions,
+        service_twistd_args,
+        source_date_epoch,
+        staging_folder,
+        systemd_unit,
+        write_reproducible_tar,
+    )
     from ._persist import (
         EXTENSIONS,
         SHUTDOWN_TAG,

@@ -9,14 +9,10 @@ reproducible the same way, so the same inputs give byte-identical packages.
 
 from __future__ import annotations
 
-import io
 import logging
-import lzma
 import os
 import shutil
 import subprocess
-import tarfile
-import tempfile
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -27,7 +23,10 @@ from appcore import (
     InternalError,
     UnavailableError,
     bundle_runtime,
+    check_signing_key,
     launcher_script,
+    staging_folder,
+    write_reproducible_tar,
 )
 
 from ._layout import PackageSpec, debian_files
@@ -81,60 +80,10 @@ def require_tools(names: Iterable[str]) -> None:
             )
 
 
-def check_signing_key(key: str) -> None:
-    """Fail early, before anything is built, when gpg has no secret key for ``key``."""
-    if shutil.which("gpg") is None:
-        raise UnavailableError(
-            "gpg not found to sign the packages: install the Debian package gnupg, "
-            "or pass -u/--unsigned to build unsigned packages"
-        )
-    result = subprocess.run(
-        ["gpg", "--batch", "--with-colons", "--list-secret-keys", key],
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    if result.returncode != 0 or not any(
-        line.startswith("sec:") for line in result.stdout.splitlines()
-    ):
-        raise UnavailableError(
-            f"no GPG secret key for {key!r} to sign the packages; pass -u/--unsigned to "
-            "build unsigned packages, or --sign-key KEYID to choose a key"
-        )
-
-
 def _write(path: Path, text: str, mode: int) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(text)
     path.chmod(mode)
-
-
-def write_orig_tarball(tree: Path, parts: Iterable[str], target: Path, mtime: int) -> None:
-    """A reproducible ``.orig.tar.xz`` of ``parts`` of ``tree``: sorted, root-owned, GNU format."""
-    prefix = tree.name
-    buffer = io.BytesIO()
-    with tarfile.open(fileobj=buffer, mode="w", format=tarfile.GNU_FORMAT) as tar:
-
-        def add(path: Path) -> None:
-            info = tar.gettarinfo(str(path), f"{prefix}/{path.relative_to(tree).as_posix()}")
-            info.uid = info.gid = 0
-            info.uname = info.gname = "root"
-            info.mtime = mtime
-            if info.isdir():
-                info.mode = 0o755
-                tar.addfile(info)
-            else:
-                info.mode = 0o755 if path.stat().st_mode & 0o111 else 0o644
-                with path.open("rb") as handle:
-                    tar.addfile(info, handle)
-
-        for part in sorted(parts):
-            top = tree / part
-            add(top)
-            for path in sorted(top.rglob("*"), key=lambda p: p.relative_to(tree).as_posix()):
-                add(path)
-    # preset 1: the runtime is tens of megabytes; preset 6 costs seconds for a few percent
-    target.write_bytes(lzma.compress(buffer.getvalue(), preset=1))
 
 
 def _run(command: list[str], cwd: Path, env: dict[str, str], what: str) -> None:
@@ -197,13 +146,7 @@ def build_packages(
     key = sign_key or spec.maintainer.rpartition("<")[2].rstrip(">")
     if not unsigned:
         check_signing_key(key)
-    created = not output_dir.exists()
-    try:
-        output_dir.mkdir(parents=True, exist_ok=True)
-        staging = Path(tempfile.mkdtemp(prefix=".tap2deb-", dir=output_dir))
-    except OSError as err:
-        raise CantCreateError(f"cannot create the output folder {output_dir}: {err}") from err
-    try:
+    with staging_folder(output_dir, "tap2deb") as staging:
         result = _build_in(
             staging,
             spec,
@@ -216,12 +159,6 @@ def build_packages(
         if debfile:
             _link_debfile(result.deb, output_dir / debfile)
         return result
-    except BaseException:
-        if created:
-            shutil.rmtree(output_dir, ignore_errors=True)
-        raise
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
 
 
 def _build_in(
@@ -238,7 +175,9 @@ def _build_in(
     try:
         prepare_tree(spec, tree, distributions, wheelhouse=wheelhouse)
         orig = staging / f"{spec.name}_{upstream}.orig.tar.xz"
-        write_orig_tarball(tree, ("app", "runtime"), orig, source_date_epoch)
+        write_reproducible_tar(
+            tree, orig, source_date_epoch, parts=("app", "runtime"), compression="xz"
+        )
     except OSError as err:
         raise CantCreateError(f"cannot write the source tree: {err}") from err
     env = _environment(source_date_epoch)

@@ -16,11 +16,13 @@ from appcore import (
     FILE_TYPES,
     UsageError,
     distribution_version,
-    module_distributions,
     name_from_file,
+    one_line,
     parse_maintainer,
     read_application_info,
     run_cli,
+    runtime_distributions,
+    source_date_epoch,
     validate_deb_name,
     validate_deb_version,
     validate_user_name,
@@ -36,25 +38,10 @@ log = logging.getLogger("tap2deb")
 app = typer.Typer(add_completion=False, context_settings={"help_option_names": ["-h", "--help"]})
 
 
-def _one_line(text: str, what: str, limit: int) -> str:
-    if not text.strip() or "\n" in text or len(text) > limit:
-        raise UsageError(f"invalid {what}: one non-empty line of at most {limit} characters")
-    return text.strip()
-
-
 def _version(text: str) -> str:
     # 3.0 (quilt) source packages need a Debian revision: "1.0" becomes "1.0-1"
     validate_deb_version(text)
     return text if "-" in text.split(":", 1)[-1] else f"{text}-1"
-
-
-def _source_date_epoch() -> int:
-    value = os.environ.get("SOURCE_DATE_EPOCH")
-    if value is None:
-        return int(time.time())
-    if not value.isdigit():
-        raise UsageError(f"invalid SOURCE_DATE_EPOCH {value!r}: expected seconds since 1970")
-    return int(value)
 
 
 def _maintainer(text: str | None) -> str:
@@ -165,7 +152,7 @@ def tap2deb(
     info = read_application_info(tapfile, file_type)
     name = validate_deb_name(protocol if protocol is not None else name_from_file(tapfile))
     service_user = validate_user_name(user if user is not None else name)
-    summary = _one_line(
+    summary = one_line(
         description or f"twistd service for the {info.name} application", "description", 80
     )
     long_text = long_description or (
@@ -173,7 +160,7 @@ def tap2deb(
         f"service with twistd, as the system user {service_user}, from a private Python "
         f"runtime in /usr/lib/{name}."
     )
-    epoch = _source_date_epoch()
+    epoch = source_date_epoch()
     spec = PackageSpec(
         name=name,
         version=full_version,
@@ -188,14 +175,13 @@ def tap2deb(
         init=init,
         tool_version=distribution_version("tap2deb"),
     )
-    owners = module_distributions(info.modules)
-    for module in sorted(info.modules - set(owners)):
+    wanted, unowned = runtime_distributions(info.modules, bundle or ())
+    for module in unowned:
         log.warning("tap2deb: no installed distribution provides module %r; not bundled", module)
-    wanted = {"appcore", "twistd", *owners.values(), *(bundle or ())}
     result = build_packages(
         spec,
         output_dir,
-        sorted(wanted),
+        wanted,
         source_date_epoch=epoch,
         unsigned=unsigned,
         sign_key=sign_key,

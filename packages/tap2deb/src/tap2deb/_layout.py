@@ -18,11 +18,17 @@ import textwrap
 from dataclasses import dataclass
 from typing import Literal
 
-from appcore import ApplicationInfo, Bundle
+from appcore import (
+    ApplicationInfo,
+    Bundle,
+    app_file_name,
+    logrotate_text,
+    service_twistd_args,
+    systemd_unit,
+)
 
 InitKind = Literal["sysv", "systemd", "both"]
 INIT_KINDS: tuple[InitKind, ...] = ("sysv", "systemd", "both")
-_EXTENSIONS = {"tap": ".tap", "xml": ".tax", "source": ".tas", "python": ".py"}
 STANDARDS_VERSION = "4.6.2"
 
 
@@ -52,7 +58,7 @@ class PackageSpec:
     @property
     def app_file_name(self) -> str:
         """The application file's installed name, ``NAME`` plus its type's extension."""
-        return self.name + _EXTENSIONS[self.app.file_type]
+        return app_file_name(self.name, self.app.file_type)
 
     @property
     def app_path(self) -> str:
@@ -64,11 +70,8 @@ class PackageSpec:
 
     @property
     def twistd_args(self) -> str:
-        """twistd's options: foreground, no pid file, the log file, the run folder, the app."""
-        return (
-            f"--nodaemon --no_save --pidfile= --logfile=/var/log/{self.name}/{self.name}.log "
-            f"--rundir=/var/lib/{self.name} {self.app.twistd_flag} {self.app_path}"
-        )
+        """twistd's options in both init systems: the log file, the run folder, the app."""
+        return service_twistd_args(self.name, self.app)
 
 
 def _long(text: str) -> str:
@@ -220,7 +223,7 @@ do_start() {{
 \t\t--startas $DAEMON --test >/dev/null || return 1
 \tstart-stop-daemon --start --quiet --background --make-pidfile --pidfile $PIDFILE \\
 \t\t--chuid "$DAEMON_USER:$DAEMON_USER" --chdir /var/lib/$NAME --umask 027 \\
-\t\t--startas $DAEMON -- {spec.twistd_args.replace("--pidfile=", "--pidfile ''")} \\
+\t\t--startas $DAEMON -- --nodaemon --pidfile '' {spec.twistd_args} \\
 \t\t$TWISTD_OPTIONS || return 2
 }}
 
@@ -274,62 +277,6 @@ case "$1" in
 esac
 
 exit 0
-"""
-
-
-def systemd_unit(spec: PackageSpec) -> str:
-    """A ``Type=notify`` unit: twistd reports readiness once its ports are bound."""
-    n = spec.name
-    return f"""\
-[Unit]
-Description={spec.description}
-After=network.target
-
-[Service]
-Type=notify
-NotifyAccess=main
-User={spec.user}
-Group={spec.user}
-EnvironmentFile=-/etc/default/{n}
-ExecStart={spec.lib_dir}/twistd {spec.twistd_args} $TWISTD_OPTIONS
-Restart=on-failure
-WorkingDirectory=/var/lib/{n}
-StateDirectory={n}
-LogsDirectory={n}
-UMask=0027
-# Bind ports below 1024 without running as root; nothing else is allowed.
-AmbientCapabilities=CAP_NET_BIND_SERVICE
-CapabilityBoundingSet=CAP_NET_BIND_SERVICE
-NoNewPrivileges=yes
-ProtectSystem=strict
-ProtectHome=yes
-PrivateTmp=yes
-PrivateDevices=yes
-ProtectKernelTunables=yes
-ProtectKernelModules=yes
-ProtectControlGroups=yes
-RestrictSUIDSGID=yes
-RestrictRealtime=yes
-LockPersonality=yes
-
-[Install]
-WantedBy=multi-user.target
-"""
-
-
-def logrotate(spec: PackageSpec) -> str:
-    # copytruncate: twistd keeps its log file open; the folder belongs to the service user.
-    return f"""\
-/var/log/{spec.name}/*.log {{
-\tweekly
-\trotate 8
-\tcompress
-\tdelaycompress
-\tmissingok
-\tnotifempty
-\tcopytruncate
-\tsu {spec.user} {spec.user}
-}}
 """
 
 
@@ -390,12 +337,20 @@ def debian_files(spec: PackageSpec, bundle: Bundle) -> dict[str, tuple[str, int]
         "source/format": ("3.0 (quilt)\n", 0o644),
         f"{n}.install": (install(spec), 0o644),
         f"{n}.default": (default_file(spec), 0o644),
-        f"{n}.logrotate": (logrotate(spec), 0o644),
+        f"{n}.logrotate": (logrotate_text(n, spec.user), 0o644),
         f"{n}.postinst": (postinst(spec), 0o755),
         f"{n}.postrm": (postrm(spec), 0o755),
     }
     if spec.init in ("sysv", "both"):
         files[f"{n}.init"] = (init_script(spec), 0o755)
     if spec.init in ("systemd", "both"):
-        files[f"{n}.service"] = (systemd_unit(spec), 0o644)
+        unit = systemd_unit(
+            name=n,
+            description=spec.description,
+            user=spec.user,
+            launcher=f"{spec.lib_dir}/twistd",
+            twistd_args=spec.twistd_args,
+            options_file=f"/etc/default/{n}",
+        )
+        files[f"{n}.service"] = (unit, 0o644)
     return files

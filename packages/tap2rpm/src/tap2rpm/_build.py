@@ -13,8 +13,6 @@ import logging
 import os
 import shutil
 import subprocess
-import tarfile
-import tempfile
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,7 +23,10 @@ from appcore import (
     InternalError,
     UnavailableError,
     bundle_runtime,
+    check_signing_key,
     launcher_script,
+    staging_folder,
+    write_reproducible_tar,
 )
 
 from ._spec import RpmPackage, private_libraries, python_for, render_spec, service_files
@@ -60,49 +61,10 @@ def require_tool(name: str, purpose: str = "build the packages") -> None:
         )
 
 
-def check_signing_key(key: str) -> None:
-    """Fail early, before anything is built, when gpg has no secret key for ``key``."""
-    if shutil.which("gpg") is None:
-        raise UnavailableError(
-            "gpg not found to sign the packages: install the Debian package gnupg, "
-            "or pass -u/--unsigned to build unsigned packages"
-        )
+def _check_signing(key: str) -> None:
+    """Fail early, before anything is built, without a secret key for ``key`` or rpmsign."""
+    check_signing_key(key)
     require_tool("rpmsign", "sign the packages")
-    result = subprocess.run(
-        ["gpg", "--batch", "--with-colons", "--list-secret-keys", key],
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    if result.returncode != 0 or not any(
-        line.startswith("sec:") for line in result.stdout.splitlines()
-    ):
-        raise UnavailableError(
-            f"no GPG secret key for {key!r} to sign the packages; pass -u/--unsigned to "
-            "build unsigned packages, or --sign-key KEYID to choose a key"
-        )
-
-
-def write_source_tarball(tree: Path, target: Path, mtime: int) -> None:
-    """An uncompressed, reproducible tar of ``tree``: sorted, root-owned, GNU format.
-
-    Uncompressed because the source RPM compresses its payload anyway.
-    """
-    with tarfile.open(target, mode="w", format=tarfile.GNU_FORMAT) as tar:
-        paths = [tree, *sorted(tree.rglob("*"), key=lambda p: p.relative_to(tree).as_posix())]
-        for path in paths:
-            name = tree.name if path == tree else f"{tree.name}/{path.relative_to(tree)}"
-            info = tar.gettarinfo(str(path), name)
-            info.uid = info.gid = 0
-            info.uname = info.gname = "root"
-            info.mtime = mtime
-            if info.isdir():
-                info.mode = 0o755
-                tar.addfile(info)
-            else:
-                info.mode = 0o755 if path.stat().st_mode & 0o111 else 0o644
-                with path.open("rb") as handle:
-                    tar.addfile(info, handle)
 
 
 def _fsync(path: Path) -> None:
@@ -222,23 +184,11 @@ def build_packages(
     require_tool("rpmbuild")
     output_dir = output_dir.absolute()  # rpmbuild changes folders: every path must be absolute
     if sign_key is not None:
-        check_signing_key(sign_key)
-    created = not output_dir.exists()
-    try:
-        output_dir.mkdir(parents=True, exist_ok=True)
-        staging = Path(tempfile.mkdtemp(prefix=".tap2rpm-", dir=output_dir))
-    except OSError as err:
-        raise CantCreateError(f"cannot create the output folder {output_dir}: {err}") from err
-    try:
+        _check_signing(sign_key)
+    with staging_folder(output_dir, "tap2rpm") as staging:
         return _build_in(
             staging, pkg, output_dir, distributions, source_date_epoch, sign_key, wheelhouse
         )
-    except BaseException:
-        if created:
-            shutil.rmtree(output_dir, ignore_errors=True)
-        raise
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
 
 
 def _build_in(
@@ -257,7 +207,10 @@ def _build_in(
         for folder in ("SOURCES", "SPECS", "BUILD", "RPMS", "SRPMS", "tmp"):
             (topdir / folder).mkdir(parents=True)
         _bundle, spec_text = prepare_sources(pkg, tree, distributions, wheelhouse=wheelhouse)
-        write_source_tarball(tree, topdir / "SOURCES" / f"{pkg.source_dir}.tar", source_date_epoch)
+        # uncompressed: the source RPM compresses its payload anyway
+        write_reproducible_tar(
+            tree, topdir / "SOURCES" / f"{pkg.source_dir}.tar", source_date_epoch
+        )
         spec.write_text(spec_text)
     except OSError as err:
         raise CantCreateError(f"cannot write the sources: {err}") from err

@@ -16,11 +16,13 @@ from appcore import (
     FILE_TYPES,
     UsageError,
     distribution_version,
-    module_distributions,
     name_from_file,
+    one_line,
     parse_maintainer,
     read_application_info,
     run_cli,
+    runtime_distributions,
+    source_date_epoch,
     validate_rpm_name,
     validate_rpm_version,
     validate_user_name,
@@ -34,22 +36,6 @@ PROG = "tap2rpm"
 log = logging.getLogger("tap2rpm")
 
 app = typer.Typer(add_completion=False, context_settings={"help_option_names": ["-h", "--help"]})
-
-
-def _one_line(text: str, what: str, limit: int) -> str:
-    text = text.strip()
-    if not text or "\n" in text or len(text) > limit:
-        raise UsageError(f"invalid {what}: one non-empty line of at most {limit} characters")
-    return text
-
-
-def _source_date_epoch() -> int:
-    value = os.environ.get("SOURCE_DATE_EPOCH")
-    if value is None:
-        return int(time.time())
-    if not value.isdigit():
-        raise UsageError(f"invalid SOURCE_DATE_EPOCH {value!r}: expected seconds since 1970")
-    return int(value)
 
 
 def _packager(text: str | None) -> str:
@@ -189,12 +175,12 @@ def tap2rpm(
     pkg_version = validate_rpm_version(set_version)
     pkg_release = _release(release)
     extra_requires = _requirements(requires or ())
-    license_text = _one_line(license_expression, "license", 200)
+    license_text = one_line(license_expression, "license", 200)
     info = read_application_info(tapfile, file_type)
     service = protocol if protocol is not None else name_from_file(tapfile)
     name = validate_rpm_name(rpmfile if rpmfile is not None else service)
     service_user = validate_user_name(user if user is not None else name)
-    summary = _one_line(
+    summary = one_line(
         description or "Network service run by twistd from an application file",
         "description",
         79,
@@ -204,7 +190,7 @@ def tap2rpm(
         f"service with twistd, as the system user {service_user}, from a private Python "
         f"runtime in /usr/lib/{name}."
     )
-    epoch = _source_date_epoch()
+    epoch = source_date_epoch()
     pkg = RpmPackage(
         name=name,
         version=pkg_version,
@@ -220,15 +206,14 @@ def tap2rpm(
         tool_version=distribution_version("tap2rpm"),
         compression=compression,
     )
-    owners = module_distributions(info.modules)
-    for module in sorted(info.modules - set(owners)):
+    wanted, unowned = runtime_distributions(info.modules, bundle or ())
+    for module in unowned:
         log.warning("tap2rpm: no installed distribution provides module %r; not bundled", module)
-    wanted = {"appcore", "twistd", *owners.values(), *(bundle or ())}
     key = sign_key or packager.rpartition("<")[2].rstrip(">")
     result = build_packages(
         pkg,
         output_dir,
-        sorted(wanted),
+        wanted,
         source_date_epoch=epoch,
         sign_key=None if unsigned else key,
         wheelhouse=wheelhouse,

@@ -25,9 +25,15 @@ import textwrap
 from dataclasses import dataclass
 from pathlib import Path
 
-from appcore import ApplicationInfo, Bundle
+from appcore import (
+    ApplicationInfo,
+    Bundle,
+    app_file_name,
+    logrotate_text,
+    service_twistd_args,
+    systemd_unit,
+)
 
-EXTENSIONS = {"tap": ".tap", "xml": ".tax", "source": ".tas", "python": ".py"}
 UNIT_DIR = "/usr/lib/systemd/system"
 INIT_DIR = "/etc/rc.d/init.d"
 # payload codecs: zstd needs rpm 4.14 (EL 8, Fedora 31); xz and gzip read everywhere. Low
@@ -58,7 +64,7 @@ class RpmPackage:
     @property
     def app_file_name(self) -> str:
         """The application file's installed name: the package name and its type's extension."""
-        return self.name + EXTENSIONS[self.app.file_type]
+        return app_file_name(self.name, self.app.file_type)
 
     @property
     def app_path(self) -> str:
@@ -76,10 +82,7 @@ class RpmPackage:
     @property
     def twistd_args(self) -> str:
         """The options both init systems give twistd: log file, run folder, the application."""
-        return (
-            f"--no_save --logfile=/var/log/{self.name}/{self.name}.log "
-            f"--rundir=/var/lib/{self.name} {self.app.twistd_flag} {self.app_path}"
-        )
+        return service_twistd_args(self.name, self.app)
 
 
 def python_for(bundle: Bundle) -> tuple[str, str]:
@@ -250,49 +253,6 @@ exit 0
 """
 
 
-def systemd_unit(pkg: RpmPackage) -> str:
-    """A ``Type=notify`` unit: twistd reports readiness once its ports are bound."""
-    n = pkg.name
-    return f"""\
-[Unit]
-Description={pkg.summary}
-After=network.target
-
-[Service]
-Type=notify
-NotifyAccess=main
-User={pkg.user}
-Group={pkg.user}
-EnvironmentFile=-/etc/sysconfig/{n}
-ExecStart={pkg.lib_dir}/twistd --nodaemon --pidfile= {pkg.twistd_args} $TWISTD_OPTIONS
-Restart=on-failure
-WorkingDirectory=/var/lib/{n}
-# the package owns these folders with mode 0750; systemd would otherwise make them 0755
-StateDirectory={n}
-StateDirectoryMode=0750
-LogsDirectory={n}
-LogsDirectoryMode=0750
-UMask=0027
-# Bind ports below 1024 without running as root; nothing else is allowed.
-AmbientCapabilities=CAP_NET_BIND_SERVICE
-CapabilityBoundingSet=CAP_NET_BIND_SERVICE
-NoNewPrivileges=yes
-ProtectSystem=strict
-ProtectHome=yes
-PrivateTmp=yes
-PrivateDevices=yes
-ProtectKernelTunables=yes
-ProtectKernelModules=yes
-ProtectControlGroups=yes
-RestrictSUIDSGID=yes
-RestrictRealtime=yes
-LockPersonality=yes
-
-[Install]
-WantedBy=multi-user.target
-"""
-
-
 def init_script(pkg: RpmPackage) -> str:
     """A SysV init script for systems without systemd; twistd daemonizes itself.
 
@@ -412,28 +372,22 @@ TWISTD_OPTIONS=""
 """
 
 
-def logrotate_file(pkg: RpmPackage) -> str:
-    # copytruncate: twistd keeps its log file open; the folder belongs to the service user.
-    return f"""\
-/var/log/{pkg.name}/*.log {{
-    weekly
-    rotate 8
-    compress
-    delaycompress
-    missingok
-    notifempty
-    copytruncate
-    su {pkg.user} {pkg.user}
-}}
-"""
-
-
 def service_files(pkg: RpmPackage) -> dict[str, tuple[str, int]]:
     """The files of the tarball's ``service/`` folder: name -> (text, mode)."""
     n = pkg.name
     return {
-        f"{n}.service": (systemd_unit(pkg), 0o644),
+        f"{n}.service": (
+            systemd_unit(
+                name=n,
+                description=pkg.summary,
+                user=pkg.user,
+                launcher=f"{pkg.lib_dir}/twistd",
+                twistd_args=pkg.twistd_args,
+                options_file=f"/etc/sysconfig/{n}",
+            ),
+            0o644,
+        ),
         f"{n}.init": (init_script(pkg), 0o755),
         f"{n}.sysconfig": (sysconfig_file(pkg), 0o644),
-        f"{n}.logrotate": (logrotate_file(pkg), 0o644),
+        f"{n}.logrotate": (logrotate_text(n, pkg.user), 0o644),
     }
