@@ -2,10 +2,13 @@
 
 The tree is GROUPS MultiServices of SERVICES/GROUPS Services each, under one Application.
 Every measurement runs in a fresh subprocess (so peak memory is that operation's own): the
-child builds the tree and saves it, or loads the saved file, and reports wall time and peak
-RSS (``ru_maxrss``). When Twisted is importable in this interpreter, the same tree built from
-``twisted.application.service`` is saved and loaded with ``twisted.persisted.sob`` in its
-``pickle`` and ``source`` styles in the same run, and the ratios are computed against it.
+child builds the tree and saves it, or loads the saved file, and reports wall time, peak
+RSS (``ru_maxrss``) and that peak minus the peak before the operation started (its
+*growth*: what the save or load itself needs, without the interpreter and the tree built
+first, which no save can go below). When Twisted is importable in this interpreter, the
+same tree built from ``twisted.application.service`` is saved and loaded with
+``twisted.persisted.sob`` in its ``pickle`` and ``source`` styles in the same run, and the
+ratios are computed against it.
 
     python benchmarks/bench_persist.py [--services 100000] [--groups 100] [--repeat 3]
                                        [--json results.json]
@@ -205,6 +208,7 @@ def _ratios(results: list[dict[str, Any]]) -> list[dict[str, Any]]:
                 "load_time": round(a["load_s"] / b["load_s"], 3),
                 "load_peak_memory": round(a["load_peak_mib"] / b["load_peak_mib"], 3),
                 "save_peak_memory": round(a["save_peak_mib"] / b["save_peak_mib"], 3),
+                "save_growth_memory": round(a["save_growth_mib"] / b["save_growth_mib"], 3),
                 "size": round(a["bytes"] / b["bytes"], 3),
             }
         )
@@ -214,15 +218,24 @@ def _ratios(results: list[dict[str, Any]]) -> list[dict[str, Any]]:
 def _table(report: dict[str, Any]) -> None:
     out = sys.stderr
     out.write(f"{report['services']} services, median of {report['repeat']}\n")
-    out.write(f"{'impl':8} {'format':7} {'save s':>7} {'load s':>7} {'MB':>6} {'load MiB':>9}\n")
+    out.write(
+        "peak = highest RSS of the process; growth = peak minus the RSS before the operation "
+        "(what the save or load itself needs, without the tree built beforehand)\n"
+    )
+    out.write(
+        f"{'impl':8} {'format':7} {'save s':>7} {'load s':>7} {'MB':>6} {'save peak':>10} "
+        f"{'growth':>7} {'load peak':>10} {'growth':>7}   (MiB)\n"
+    )
     for r in report["results"]:
         out.write(
             f"{r['impl']:8} {r['format']:7} {r['save_s']:7.2f} {r['load_s']:7.2f} "
-            f"{r['bytes'] / 1e6:6.1f} {r['load_peak_mib']:9.0f}\n"
+            f"{r['bytes'] / 1e6:6.1f} {r['save_peak_mib']:10.0f} {r['save_growth_mib']:7.1f} "
+            f"{r['load_peak_mib']:10.0f} {r['load_growth_mib']:7.1f}\n"
         )
     for q in report["ratios"]:
         out.write(
             f"ratio {q['format']}: save {q['save_time']}x, load {q['load_time']}x, "
+            f"save memory {q['save_peak_memory']}x (growth {q['save_growth_memory']}x), "
             f"load memory {q['load_peak_memory']}x ({q['target']})\n"
         )
 

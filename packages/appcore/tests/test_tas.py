@@ -280,3 +280,32 @@ def test_any_values_read_back_whatever_the_chunk_size(items: list[Any], chunk: i
         _tas_read._CHUNK_BYTES = saved
     assert structurally_equal(loaded, app)
     assert dumps(loaded, "source") == data
+
+
+def test_a_failed_streamed_save_leaves_the_old_file_and_no_temp_file(tmp_path: Path) -> None:
+    from appcore import save_application
+
+    app = small_app()
+    path = save_application(app, tmp_path / "src.tas")
+    before = path.read_bytes()
+    # Thousands of services first, so several chunks are written before the failure.
+    for i in range(5000):
+        Service(f"more{i}").set_service_parent(app)
+    deep: list[Any] = []
+    for _ in range(100_000):
+        deep = [deep]
+    app.deep = deep  # type: ignore[attr-defined]
+    with pytest.raises(DataError):
+        save_application(app, path)
+    assert path.read_bytes() == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["src.tas"]
+
+
+def test_a_non_string_attribute_name_round_trips_byte_for_byte() -> None:
+    app = small_app()
+    service = app.get_service_named("group")
+    vars(service)[7] = "seven"  # not an identifier: the writer must still reproduce it
+    data = dumps(app, "source")
+    loaded = loads(data, "source")
+    assert vars(loaded.get_service_named("group"))[7] == "seven"  # type: ignore[attr-defined]
+    assert dumps(loaded, "source") == data

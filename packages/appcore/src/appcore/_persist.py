@@ -19,7 +19,7 @@ import os
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, BinaryIO, Literal
 
 from ._errors import (
     AppcoreError,
@@ -261,7 +261,14 @@ def save_application(
         target = folder / application_filename(app, fmt, tag=tag, encrypted=encrypted)
     else:
         target = Path(path)
-    write_atomic(target, dumps(app, fmt, passphrase=passphrase), private=encrypted)
+    if fmt == "source" and not encrypted:
+        # Streamed: the statements go to the file as they are made, never held whole.
+        from ._tas import dump
+
+        with _atomic_stream(target) as stream, _gc_paused():
+            dump(app, stream)
+    else:
+        write_atomic(target, dumps(app, fmt, passphrase=passphrase), private=encrypted)
     return target
 
 
@@ -270,6 +277,18 @@ def write_atomic(path: str | os.PathLike[str], data: bytes, *, private: bool = F
 
     An existing file keeps its permission bits; a new one gets the usual ones (``0600`` when
     ``private``). Readers see the old file or the new one, never a part.
+    """
+    with _atomic_stream(path, private=private) as stream:
+        stream.write(data)
+
+
+@contextlib.contextmanager
+def _atomic_stream(path: str | os.PathLike[str], *, private: bool = False) -> Iterator[BinaryIO]:
+    """A seekable binary stream whose content replaces ``path`` when the block ends cleanly.
+
+    It is a temp file in the same folder, synced and renamed over ``path`` at the end (see
+    :func:`write_atomic`). When the block raises, the temp file is removed and ``path`` is
+    left as it was; an OS error becomes the matching :class:`AppcoreError`.
     """
     target = Path(path)
     folder = target.parent
@@ -285,7 +304,7 @@ def write_atomic(path: str | os.PathLike[str], data: bytes, *, private: bool = F
         raise _write_error(err, target) from None
     try:
         with os.fdopen(fd, "wb") as stream:
-            stream.write(data)
+            yield stream
             stream.flush()
             os.fchmod(stream.fileno(), mode)
             os.fsync(stream.fileno())

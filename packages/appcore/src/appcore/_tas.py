@@ -36,13 +36,14 @@ Trust model:
 from __future__ import annotations
 
 import enum
+import io
 import keyword
 import re
 from json.encoder import encode_basestring
-from typing import Any
+from typing import Any, BinaryIO
 
-from ._errors import DataError
-from ._graph import Census, float_text
+from ._errors import DataError, InternalError
+from ._graph import Census, float_text, own_state_skip
 from ._persistent import VERSION_KEY, Persistent, class_path
 
 HEADER = (
@@ -71,32 +72,61 @@ def _string(value: str) -> str:
 class _Writer:
     """Writes a tree children-first, one statement per object, in a single recursive walk.
 
+    The census taken first says which objects sit on a cycle (their statement is split into
+    ``shell`` and ``fill``) and which classes the file names, so statements go to the stream
+    as they are made instead of being held until the end. The writer checks the census
+    foresaw its walk (:meth:`foreseen`); :func:`dump` writes again in the rare case it did not.
+
     The walk is the hot path of saving 100,000 services, so plain values (strings, ints,
-    None) are written inline where they are met rather than through :meth:`expr`.
+    None) are written inline where they are met rather than through :meth:`expr`, and an
+    instance's attributes are read in place rather than copied into a state dict.
     """
 
-    def __init__(self, root: object) -> None:
-        self.census = Census(root)
-        self.counts = self.census.counts
-        self.states = self.census.states
-        self.names: dict[int, str] = {}  # id -> "_N" for instances and shared containers
-        self.open: set[str] = set()  # names whose statement is not written yet
-        self.shelled: set[str] = set()
-        self.lines: list[str | None] = []
+    def __init__(self, census: Census, stream: BinaryIO) -> None:
+        self.census = census
+        self.multiple = census.multiple
+        self.cyclic = census.cyclic
+        self.write = stream.write
+        self.out: list[str] = []  # statements not yet encoded and written
+        self.names: dict[int, str] = {}  # id -> "_N" for objects reached more than once
+        self.count = 0  # how many "_N" names are given so far
+        self.open: set[int] = set()  # objects whose statement is not written yet
+        self.reentered: set[int] = set()  # objects referred to while open: on a cycle
+        self.met: dict[type, bool] = {}  # classes in the order met; True when as an instance
         self.aliases: dict[type, str] = {}
         self.alias_names: set[str] = set()
         self.keys: dict[str, str] = {}  # dict key -> its text, for str keys
-        self.versioned: dict[type, bool] = {}  # class -> its version goes on the cls line
-        root_text = self.expr(root)
-        body = [HEADER]
-        body += [self.declaration(c, name) for c, name in self.aliases.items()]
-        body += filter(None, self.lines)
-        del self.lines, self.census, self.states, self.counts, self.names  # before the join
-        body.append(f"application = {root_text}\n")
-        self.text = "".join(body)
+        self.unforeseen = False  # an attribute name the lean census did not walk
+        for cls in census.classes:
+            self.alias(cls)
 
-    def declaration(self, cls: type, alias: str) -> str:
-        if self.versioned.get(cls):
+    def run(self, root: object) -> None:
+        out = self.out
+        out.append(HEADER)
+        out += [
+            self.declaration(cls, self.aliases[cls], as_instance)
+            for cls, as_instance in self.census.classes.items()
+        ]
+        root_text = self.expr(root)
+        out.append(f"application = {root_text}\n")
+        self.flush()
+
+    def flush(self) -> None:
+        self.write("".join(self.out).encode("utf-8"))
+        self.out.clear()
+
+    def foreseen(self) -> bool:
+        """Whether the census predicted this walk, so the statements written are right."""
+        census = self.census
+        return (
+            not self.unforeseen
+            and self.reentered == census.cyclic
+            and list(self.met.items()) == list(census.classes.items())
+        )
+
+    @staticmethod
+    def declaration(cls: type, alias: str, as_instance: bool) -> str:
+        if as_instance and _versioned(cls):
             version = cls.persistence_version  # type: ignore[attr-defined]
             return f'{alias} = cls("{class_path(cls)}", version={version})\n'
         return f'{alias} = cls("{class_path(cls)}")\n'
@@ -125,10 +155,11 @@ class _Writer:
             return int.__repr__(value)
         if value is None or kind is bool:
             return str(value)
-        name = self.names.get(id(value))
+        key = id(value)
+        name = self.names.get(key)
         if name is not None:  # an instance or shared container met before
-            if name in self.open:
-                self.shelled.add(name)
+            if key in self.open:
+                self.reentered.add(key)
             return name
         if kind is float:
             text = float_text(value)
@@ -145,26 +176,36 @@ class _Writer:
                 return "frozenset()"
             return f"frozenset({{{self.members(value)}}})"
         if isinstance(value, enum.Enum):
+            if kind not in self.met:
+                self.met[kind] = False
             alias = self.alias(kind)
             member = value.name
             if member.isidentifier() and not keyword.iskeyword(member):
                 return f"{alias}.{member}"
             return f"{alias}[{_string(member)}]"
-        return self.node(value, kind)
+        return self.node(value, kind, key)
 
     def members(self, items: Any) -> str:
         return ", ".join(sorted([self.expr(v) for v in items]))
 
-    def mapping(self, value: dict[Any, Any]) -> str:
+    def mapping(
+        self, value: dict[Any, Any], skip: frozenset[str] = frozenset(), in_place: bool = False
+    ) -> str:
+        """A dict's text without the str keys in ``skip``; ``in_place`` when it is an
+        instance's own ``__dict__``, which a lean census walked without its keys."""
         keys = self.keys
         expr = self.expr
         parts = []
         for k, v in value.items():
             if type(k) is str:
+                if k in skip:
+                    continue
                 key = keys.get(k)
                 if key is None:
                     key = keys[k] = _string(k)
             else:
+                if in_place:
+                    self.unforeseen = True
                 key = expr(k)
             kind = type(v)
             if kind is str:
@@ -186,39 +227,51 @@ class _Writer:
             return "set()"
         return "{" + self.members(value) + "}"
 
-    def node(self, value: Any, kind: type) -> str:
-        key = id(value)
+    def node(self, value: Any, kind: type, key: int) -> str:
         container = kind is list or kind is dict or kind is set
-        if container and self.counts.get(key, 0) < 2:
+        if container and key not in self.multiple:
             return self.literal(value, kind)  # reached once: written in place
-        lines = self.lines
-        name = self.names[key] = f"_{len(self.names)}"
-        slot = len(lines)
-        lines.append(None)  # where a shell goes if this node turns out to be in a cycle
-        self.open.add(name)
+        out = self.out
+        name = f"_{self.count}"
+        self.count += 1
+        if key in self.multiple:
+            self.names[key] = name
+        self.open.add(key)
         if container:
-            body = self.literal(value, kind)
-            lines[slot] = f"{name} = {kind.__name__}()\n"
-            lines.append(f"fill({name}, {body})\n")
+            out.append(f"{name} = {kind.__name__}()\n")
+            out.append(f"fill({name}, {self.literal(value, kind)})\n")
         else:
+            if self.met.get(kind) is not True:
+                self.met[kind] = True
             alias = self.aliases.get(kind) or self.alias(kind)
-            state = self.states.pop(key)  # written once: its memory goes as the walk goes
-            versioned = self.versioned.get(kind)
-            if versioned is None:
-                versioned = self.versioned[kind] = _versioned(kind)
-            if versioned:
-                del state[VERSION_KEY]  # a copy made for this save: it is on the cls line
-            if type(state) is dict and id(state) not in self.counts:  # the usual: a fresh copy
-                body = self.mapping(state)
+            cyclic = key in self.cyclic
+            if cyclic:  # referred to before its state is complete: declared first
+                out.append(f"{name} = shell({alias})\n")
+            body = self.state(value, kind)
+            if cyclic:
+                out.append(f"fill({name}, {body})\n")
             else:
-                body = self.expr(state)
-            if name in self.shelled:
-                lines[slot] = f"{name} = shell({alias})\n"
-                lines.append(f"fill({name}, {body})\n")
-            else:
-                lines.append(f"{name} = make({alias}, {body})\n")
-        self.open.discard(name)
+                out.append(f"{name} = make({alias}, {body})\n")
+            if len(out) >= _CHUNK:
+                self.flush()
+        self.open.discard(key)
         return name
+
+    def state(self, value: Any, kind: type) -> str:
+        """The text of an instance's state (its version is on the ``cls`` line)."""
+        census = self.census
+        if census.lean:
+            skip = own_state_skip(kind)
+            if skip is not None:
+                return self.mapping(value.__dict__, skip, in_place=True)
+        state = census.states[id(value)]
+        if type(state) is dict and id(state) not in self.multiple:  # the usual: a fresh copy
+            return self.mapping(state, _VERSION_ONLY if _versioned(kind) else frozenset())
+        return self.expr(state)
+
+
+_CHUNK = 2048  # statements held before they are encoded and written
+_VERSION_ONLY = frozenset({VERSION_KEY})
 
 
 def _versioned(cls: type) -> bool:
@@ -226,13 +279,38 @@ def _versioned(cls: type) -> bool:
     return issubclass(cls, Persistent) and type(cls.persistence_version) is int
 
 
-def dumps(root: object) -> bytes:
-    """The TAS (Python source, UTF-8) of a tree."""
+def dump(root: object, stream: BinaryIO) -> None:
+    """Write the TAS (Python source, UTF-8) of a tree to a binary stream as it is made.
+
+    The stream must be seekable: when the census did not foresee the walk (attribute names
+    that are not strings, a state dict also reached elsewhere) what was written is truncated
+    and the tree written again with what the walk found. That costs time, never bytes.
+    """
+    start = stream.tell()
     try:
-        text = _Writer(root).text  # the writer and its census are gone before encoding
+        census = Census(root, lean=True)
+        for _ in range(3):
+            writer = _Writer(census, stream)
+            writer.run(root)
+            if writer.foreseen():
+                return
+            stream.seek(start)
+            stream.truncate()
+            if writer.unforeseen:  # a full census counts right but foresees no order:
+                census = Census(root)  # the next walk finds the order, the last one writes
+            else:  # the census counted right, so the writer's walk is the one to foresee
+                census.cyclic = writer.reentered
+                census.classes = writer.met
     except RecursionError:
         raise DataError("the object tree is nested too deeply to save") from None
-    return text.encode("utf-8")
+    raise InternalError("the TAS writer could not foresee its own walk")
+
+
+def dumps(root: object) -> bytes:
+    """The TAS (Python source, UTF-8) of a tree."""
+    buffer = io.BytesIO()
+    dump(root, buffer)
+    return buffer.getvalue()
 
 
 def loads(data: bytes, *, trusted: bool = False, filename: str = "<tas>") -> object:
