@@ -32,13 +32,14 @@ MYPY = "mypy==2.4.1"
 nox.options.default_venv_backend = "uv|venv"
 nox.options.reuse_existing_virtualenvs = False
 nox.options.error_on_missing_interpreters = True
-nox.options.sessions = ["lint", "typecheck", "tests", "build", "integration", "package"]
+nox.options.sessions = ["lint", "typecheck", "tests", "build", "integration"]
 
 # Local packages a package's tests run beside it, as subprocesses (never imported): appcore's
 # server types are exercised through mktap and twistd; the packagers bundle twistd.
 TEST_COMPANIONS = {"appcore": ("mktap", "twistd"), "tap2deb": ("twistd",), "tap2rpm": ("twistd",)}
 # The packagers' lifecycle tests (marked "root": a Debian root, maintainer scripts, systemd)
-# form the package(kind) sessions; their tests(...) sessions run everything else.
+# run in integration (tools from wheels) and in package(kind) (from the source trees, on
+# request); their tests(...) sessions run everything else.
 PACKAGERS = {"deb": "tap2deb", "rpm": "tap2rpm"}
 
 
@@ -245,16 +246,25 @@ def build(session: nox.Session) -> None:
 
 @nox.session
 def integration(session: nox.Session) -> None:
-    """Black-box tests of the console scripts, installed from dist/ with --no-index."""
+    """The cross-tool matrix from wheels in dist/ (--no-index), then the package lifecycles.
+
+    tests-integration/ installs each tool alone into fresh venvs; then the packagers, installed
+    here from the same wheels, run their lifecycle tests (a Debian 12 root, maintainer scripts
+    and scriptlets, systemd), as ``package(kind)`` does from the source trees.
+    """
     if not any(DIST.glob("*.whl")):
         build_all(session)
-    fill_wheelhouse(session)
-    session.install("pytest", "pytest-timeout")
+    house = fill_wheelhouse(session)
+    session.install("pytest", "pytest-timeout", "irc>=20.5")
     env = {"TAP_DIST_DIR": str(DIST)}
     session.run(
         "python", "-m", "pytest", "-c", str(ROOT / "pyproject.toml"), "--rootdir", str(ROOT),
         str(ROOT / "tests-integration"), *(session.posargs or ["-q"]), env=env,
     )  # fmt: skip
+    session.install("--no-index", "--find-links", str(DIST), "--find-links", str(house),
+                    "twistd", *PACKAGERS.values())  # fmt: skip
+    for tool in PACKAGERS.values():
+        run_pytest(session, PACKAGES_DIR / tool / "tests", "-m", "root", "-rs", "-q")
 
 
 @nox.session

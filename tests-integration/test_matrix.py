@@ -93,11 +93,30 @@ def iter_bytes(data: bytes) -> object:
 
 
 def irc_check(_: Path, port: int) -> None:
-    with connect(port) as conn:
-        conn.sendall(b"NICK matrix\r\nUSER matrix 0 * :Matrix Test\r\n")
-        assert b" 001 matrix " in recv_until(conn, b" 001 matrix ")
-        conn.sendall(b"JOIN #matrix\r\nQUIT :bye\r\n")
-        assert b"JOIN" in recv_until(conn, b"JOIN")
+    """A real IRC client library (jaraco's irc) registers, joins a channel and talks."""
+    import irc.client
+
+    reactor = irc.client.Reactor()
+    seen: dict[str, list[object]] = {"welcome": [], "join": [], "topic": []}
+    for kind, events in seen.items():
+        reactor.add_global_handler(kind, lambda _c, event, events=events: events.append(event))
+
+    def wait_for(kind: str) -> None:
+        deadline = time.monotonic() + 10
+        while not seen[kind]:
+            assert time.monotonic() < deadline, f"no {kind} from the IRC server"
+            reactor.process_once(0.1)
+
+    conn = reactor.server().connect("127.0.0.1", port, "matrix")
+    try:
+        wait_for("welcome")
+        conn.join("#matrix")
+        wait_for("join")
+        conn.topic("#matrix", "set by the matrix")
+        wait_for("topic")
+        conn.quit("bye")
+    finally:
+        conn.close()
 
 
 def telnet_check(_: Path, port: int) -> None:
