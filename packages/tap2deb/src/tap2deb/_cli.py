@@ -64,8 +64,8 @@ def tap2deb(
         typer.Option(
             "-y",
             "--type",
-            help=f"The file's type: {', '.join(FILE_TYPES)} [default: guessed "
-            "from the extension: .tap, .tax, .tas, .py].",
+            help=f"The file's type: {', '.join(FILE_TYPES)} (default: guessed "
+            "from the extension: .tap, .tax, .tas, .py).",
         ),
     ] = None,
     maintainer: Annotated[
@@ -73,12 +73,12 @@ def tap2deb(
         typer.Option(
             "-m",
             "--maintainer",
-            help="'Full Name <email>' [default: $DEBFULLNAME <$DEBEMAIL>].",
+            help="'Full Name <email>' (default: $DEBFULLNAME <$DEBEMAIL>).",
         ),
     ] = None,
     protocol: Annotated[
         str | None,
-        typer.Option("-p", "--protocol", help="The package name [default: from the file name]."),
+        typer.Option("-p", "--protocol", help="The package name (default: from the file name)."),
     ] = None,
     description: Annotated[
         str | None, typer.Option("-e", "--description", help="One-line package description.")
@@ -98,14 +98,14 @@ def tap2deb(
         bool, typer.Option("-u", "--unsigned", help="Do not sign the .dsc and .changes.")
     ] = False,
     sign_key: Annotated[
-        str | None, typer.Option("--sign-key", help="GPG key to sign with [default: maintainer].")
+        str | None, typer.Option("--sign-key", help="GPG key to sign with (default: maintainer).")
     ] = None,
     output_dir: Annotated[
         Path, typer.Option("--output-dir", "-o", help="Where the packages go.")
     ] = Path("."),
     user: Annotated[
         str | None,
-        typer.Option("--user", help="System user the service runs as [default: package name]."),
+        typer.Option("--user", help="System user the service runs as (default: package name)."),
     ] = None,
     depends: Annotated[
         list[str] | None,
