@@ -148,6 +148,7 @@ _export(
     "one_line",
     "runtime_distributions",
     "service_twistd_args",
+    "ServicePaths",
     "source_date_epoch",
     "staging_folder",
     "systemd_unit",
@@ -248,6 +249,7 @@ if TYPE_CHECKING:
     from ._packaging import (
         APP_EXTENSIONS,
         RUNTIME_BASE,
+        ServicePaths,
         TarCompression,
         app_file_name,
         check_signing_key,

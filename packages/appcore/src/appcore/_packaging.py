@@ -77,6 +77,37 @@ def service_twistd_args(name: str, app: ApplicationInfo) -> str:
     )
 
 
+class ServicePaths:
+    """Where a packaged service lives, from its package name and application file.
+
+    Both packagers' package descriptions derive from this (as frozen dataclasses with the
+    fields ``name`` and ``app``), so the layout is the same for .deb and .rpm.
+    """
+
+    name: str
+    app: ApplicationInfo
+
+    @property
+    def app_file_name(self) -> str:
+        """The installed application file's name: the package name and its type's extension."""
+        return app_file_name(self.name, self.app.file_type)
+
+    @property
+    def app_path(self) -> str:
+        """The application file, installed as a configuration file."""
+        return f"/etc/{self.name}/{self.app_file_name}"
+
+    @property
+    def lib_dir(self) -> str:
+        """The private folder holding the bundled runtime and the twistd launcher."""
+        return f"/usr/lib/{self.name}"
+
+    @property
+    def twistd_args(self) -> str:
+        """twistd's options common to both init systems (see :func:`service_twistd_args`)."""
+        return service_twistd_args(self.name, self.app)
+
+
 def runtime_distributions(
     modules: Iterable[str], extra: Iterable[str] = ()
 ) -> tuple[list[str], list[str]]:

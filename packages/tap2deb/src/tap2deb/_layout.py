@@ -21,9 +21,8 @@ from typing import Literal
 from appcore import (
     ApplicationInfo,
     Bundle,
-    app_file_name,
+    ServicePaths,
     logrotate_text,
-    service_twistd_args,
     systemd_unit,
 )
 
@@ -33,7 +32,7 @@ STANDARDS_VERSION = "4.6.2"
 
 
 @dataclass(frozen=True)
-class PackageSpec:
+class PackageSpec(ServicePaths):
     """Everything the ``debian/`` folder is rendered from (all fields already validated)."""
 
     name: str
@@ -54,24 +53,6 @@ class PackageSpec:
         """The version without its Debian revision (and epoch): names the orig tarball."""
         rest = self.version.split(":", 1)[-1]
         return rest.rpartition("-")[0] if "-" in rest else rest
-
-    @property
-    def app_file_name(self) -> str:
-        """The application file's installed name, ``NAME`` plus its type's extension."""
-        return app_file_name(self.name, self.app.file_type)
-
-    @property
-    def app_path(self) -> str:
-        return f"/etc/{self.name}/{self.app_file_name}"
-
-    @property
-    def lib_dir(self) -> str:
-        return f"/usr/lib/{self.name}"
-
-    @property
-    def twistd_args(self) -> str:
-        """twistd's options in both init systems: the log file, the run folder, the app."""
-        return service_twistd_args(self.name, self.app)
 
 
 def _long(text: str) -> str:

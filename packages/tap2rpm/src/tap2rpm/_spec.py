@@ -28,9 +28,8 @@ from pathlib import Path
 from appcore import (
     ApplicationInfo,
     Bundle,
-    app_file_name,
+    ServicePaths,
     logrotate_text,
-    service_twistd_args,
     systemd_unit,
 )
 
@@ -44,7 +43,7 @@ _PRIVATE_LIB = re.compile(r"lib[^/]*\.so(\.[0-9.]+)?$")
 
 
 @dataclass(frozen=True)
-class RpmPackage:
+class RpmPackage(ServicePaths):
     """Everything the spec and the service files are rendered from (all fields validated)."""
 
     name: str
@@ -62,27 +61,9 @@ class RpmPackage:
     compression: str = "zstd"  # a key of PAYLOADS
 
     @property
-    def app_file_name(self) -> str:
-        """The application file's installed name: the package name and its type's extension."""
-        return app_file_name(self.name, self.app.file_type)
-
-    @property
-    def app_path(self) -> str:
-        return f"/etc/{self.name}/{self.app_file_name}"
-
-    @property
-    def lib_dir(self) -> str:
-        return f"/usr/lib/{self.name}"
-
-    @property
     def source_dir(self) -> str:
         """The top folder of the source tarball (``%setup``'s default)."""
         return f"{self.name}-{self.version}"
-
-    @property
-    def twistd_args(self) -> str:
-        """The options both init systems give twistd: log file, run folder, the application."""
-        return service_twistd_args(self.name, self.app)
 
 
 def python_for(bundle: Bundle) -> tuple[str, str]:
