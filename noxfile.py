@@ -14,6 +14,7 @@ at the top.
 from __future__ import annotations
 
 import ast
+import os
 import shutil
 import tarfile
 import tomllib
@@ -285,8 +286,17 @@ def bench(session: nox.Session) -> None:
     Twisted lives only here, in its own venv (both ship a ``twistd`` script); that venv also
     holds appcore so the persistence benchmark can run both in one interpreter.
     """
-    if not shutil.which("wrk"):
-        session.error("the web benchmark needs wrk: apt-get install wrk")
+    missing = [tool for tool in ("wrk", "gcc") if not shutil.which(tool)]
+    if missing and os.geteuid() == 0 and shutil.which("apt-get"):
+        # wrk loads the web servers; gcc builds the echo benchmark's C load tool (the Debian
+        # packages are named after the commands).
+        session.run("apt-get", "update", "-qq", external=True)
+        session.run("apt-get", "install", "-y", "-qq", *missing,
+                    external=True, env={"DEBIAN_FRONTEND": "noninteractive"})  # fmt: skip
+    elif missing:
+        session.error(
+            f"the benchmarks need {' and '.join(missing)}: apt-get install {' '.join(missing)}"
+        )
     session.install(str(PACKAGES_DIR / CORE) + "[uvloop]", *[str(PACKAGES_DIR / t) for t in TOOLS])
     twisted_venv = Path(session.virtualenv.location).parent / "bench-twisted"
     if not (twisted_venv / "bin" / "python").exists():
