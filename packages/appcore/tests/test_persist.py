@@ -199,6 +199,22 @@ def test_saving_a_running_application_leaves_runtime_state_out(arun: Any) -> Non
     assert not loaded.get_service_named("echo").running
 
 
+def test_enum_members_pickle_as_a_call_of_their_class() -> None:
+    """One TAP form on every interpreter: ``Colour(value)``, never ``getattr(Colour, name)``
+    (Python 3.11.2, Debian 12's python3, reduces members through the builtin getattr)."""
+    import pickletools
+
+    app = Application("enums")
+    app.colours = [Colour.RED, Colour.BLUE, Colour.RED]  # type: ignore[attr-defined]
+    data = dumps(app, "pickle")
+    names = [arg for op, arg, _ in pickletools.genops(data) if op.name == "SHORT_BINUNICODE"]
+    assert "getattr" not in names
+    assert "builtins" not in names
+    loaded = loads(data, "pickle")
+    assert loaded.colours == [Colour.RED, Colour.BLUE, Colour.RED]  # type: ignore[attr-defined]
+    assert loaded.colours[0] is loaded.colours[2] is Colour.RED  # type: ignore[attr-defined]
+
+
 def test_unregistered_class_is_refused_when_saving() -> None:
     class Stranger:
         pass

@@ -11,6 +11,7 @@ this module writes loads again.
 from __future__ import annotations
 
 import copyreg
+import enum
 import io
 import operator
 import pickle
@@ -38,9 +39,20 @@ class _DispatchTable(dict[type, Any]):
         if issubclass(cls, type):  # a class with a metaclass (an enum class): save by name
             self[cls] = _class_by_name
             return _class_by_name
+        if issubclass(cls, enum.Enum):
+            require_registered(cls)
+            self[cls] = _enum_by_value
+            return _enum_by_value
         require_registered(cls)  # raises DataError naming the class
         self[cls] = _native_reduce
         return _native_reduce
+
+
+def _enum_by_value(member: enum.Enum) -> tuple[type, tuple[Any]]:
+    # Python's own reduction of a member changed within 3.11 (3.11.2, Debian 12's python3,
+    # reduces to ``getattr(cls, name)``, which no TAP may name): one form on every release,
+    # and one that loads anywhere, ``cls(value)``.
+    return type(member), (member._value_,)
 
 
 def _class_by_name(cls: type) -> str:

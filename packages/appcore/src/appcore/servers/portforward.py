@@ -106,8 +106,7 @@ class _Leg(asyncio.Protocol):
             pending = self.relay.pending
             pending += data
             if len(pending) >= self.relay.factory.buffer_size:
-                self.reading_paused = False
-                self.set_reading(False)
+                self.force_pause()
 
     def eof_received(self) -> bool:
         self.eof = True
@@ -137,6 +136,20 @@ class _Leg(asyncio.Protocol):
         else:
             transport.pause_reading()
 
+    def force_pause(self) -> None:
+        """Stop reading even where the loop missed an earlier pause.
+
+        CPython before 3.11.3 registers a new transport's reader after ``connection_made``
+        even when the protocol paused it there, and then takes a second ``pause_reading``
+        for a no-op: resuming first makes the pause real on every loop.
+        """
+        transport = self.transport
+        if transport is None or transport.is_closing():
+            return
+        transport.resume_reading()
+        transport.pause_reading()
+        self.reading_paused = True
+
     def buffered(self) -> int:
         transport = self.transport
         return transport.get_write_buffer_size() if transport is not None else 0
@@ -163,6 +176,13 @@ class _Relay:
 
     def leg_made(self, leg: _Leg) -> None:
         if leg is not self.inbound:
+            # From here on the client's bytes go straight to the destination (data_received
+            # sees the peer transport): what came early must be on the wire before them, so
+            # it is written now, not later when the connecting task resumes.
+            assert leg.transport is not None
+            if self.pending:
+                leg.transport.write(bytes(self.pending))
+                self.pending.clear()
             return
         self.factory.relays.add(self)
         # Read nothing from the client until the destination answers (what a loop delivers
@@ -185,9 +205,6 @@ class _Relay:
         if self.closed or self.inbound.transport is None or outbound is None:
             self.close()
             return
-        if self.pending:
-            outbound.write(bytes(self.pending))
-            self.pending.clear()
         if self.inbound.eof:
             self.eof_from(self.inbound)
         else:
