@@ -5,10 +5,18 @@ parametrized over them. Sessions stay short: the shared logic lives in the plain
 at the top.
 
     scripts/nox                 # the default sessions: lint, typecheck, tests, build, integration
-    scripts/nox -s tests        # every package's unit tests
-    scripts/nox -s "tests(appcore)"
+    scripts/nox -s tests        # every package's unit tests, under every interpreter
+    scripts/nox -s "tests(appcore, debian12)"
+    scripts/nox -t debian13     # every session of one interpreter
     scripts/nox -s demo         # the Quick start's main job
     scripts/nox -s bench        # benchmarks against Twisted (not default)
+
+The interpreter dimension (``tests`` and ``integration``): the packages run on the target
+system's own python3, so the suite runs under each one this machine can provide.
+
+    debian12 / debian13   /usr/bin/python3 of the Debian release this machine runs
+    default               the interpreter running nox, when it is another one (a pyenv build)
+    debian13 (elsewhere)  Debian 13's python3 (3.13) in a debootstrapped Debian 13 root, as root
 """
 
 from __future__ import annotations
@@ -16,12 +24,16 @@ from __future__ import annotations
 import ast
 import os
 import shutil
+import sys
 import tarfile
 import tomllib
 import zipfile
 from pathlib import Path
 
 import nox
+
+sys.path.insert(0, str(Path(__file__).parent / "scripts"))
+import debian_root
 
 ROOT = Path(__file__).parent.resolve()
 PACKAGES_DIR = ROOT / "packages"
@@ -62,6 +74,90 @@ PACKAGES = find_packages()
 TOOLS = [name for name in PACKAGES if name != CORE]
 
 
+# ----------------------------------------------------------------------------- interpreters
+
+SYSTEM_PYTHON = "/usr/bin/python3"
+# Debian releases whose python3 the packages target, by the id their sessions carry.
+RELEASES = {"debian12": "bookworm", "debian13": "trixie"}
+# Set inside a root made by scripts/debian_root.py: the sessions there are the system's.
+IN_ROOT = os.environ.get("TAP_IN_ROOT", "")
+
+
+def host_release() -> str:
+    """``debianNN`` for a Debian host (from /etc/os-release), else ``system``."""
+    fields: dict[str, str] = {}
+    try:
+        for line in Path("/etc/os-release").read_text(encoding="utf-8").splitlines():
+            key, _, value = line.partition("=")
+            fields[key] = value.strip('"')
+    except OSError:
+        return "system"
+    if fields.get("ID") == "debian" and fields.get("VERSION_ID"):
+        return f"debian{fields['VERSION_ID']}"
+    return "system"
+
+
+def find_interpreters() -> dict[str, str | None]:
+    """Interpreter id -> interpreter; ``None`` marks a release run inside its own root."""
+    found: dict[str, str | None] = {}
+    here = host_release()
+    if Path(SYSTEM_PYTHON).exists():
+        found[here] = SYSTEM_PYTHON
+    base = Path(getattr(sys, "_base_executable", sys.executable)).resolve()
+    if not Path(SYSTEM_PYTHON).exists() or base != Path(SYSTEM_PYTHON).resolve():
+        found["default"] = str(base)
+    if not IN_ROOT:
+        for release_id in RELEASES:
+            found.setdefault(release_id, None)
+    return found
+
+
+INTERPRETERS = find_interpreters()
+
+
+def interpreter_params() -> list[nox.param]:
+    """The ``python`` dimension: a session per interpreter id, also tagged with the id.
+
+    A release run inside its own root gets no venv on this machine (``python=False``): its
+    session only enters the root and runs the same session there.
+    """
+    return [
+        nox.param(python if python is not None else False, id=name, tags=[name])
+        for name, python in INTERPRETERS.items()
+    ]
+
+
+def interpreter_id(session: nox.Session) -> str:
+    """The interpreter id a session's name ends with: ``tests(appcore, debian12)``."""
+    return session.name.rsplit("(", 1)[-1].rstrip(")").split(", ")[-1]
+
+
+def run_in_release_root(session: nox.Session) -> bool:
+    """Run this session inside the Debian root of its interpreter, if it is such a release.
+
+    True when it ran there: the caller then has nothing left to do.
+    """
+    if session.python is not False:
+        return False
+    interpreter = interpreter_id(session)
+    release = RELEASES[interpreter]
+    if os.geteuid() != 0:
+        session.error(f"{interpreter} sessions run in a debootstrapped {release} root: as root")
+    session.log(f"{session.name}: entering a {release} root (its python3 runs the session)")
+    root = debian_root.unpack(release, ROOT / ".nox" / "roots" / release)
+    debian_root.copy_tree(root)
+    argv = [
+        "scripts/nox",
+        "-s",
+        session.name,
+        *(["--", *session.posargs] if session.posargs else []),
+    ]
+    code = debian_root.run_inside(root, argv, env={"TAP_IN_ROOT": interpreter})
+    if code != 0:
+        session.error(f"{session.name} failed in the {release} root (exit {code})")
+    return True
+
+
 def import_name(package: str) -> str:
     """The import package a distribution owns (one distribution, one import package)."""
     return read_pyproject(package)["project"]["name"].replace("-", "_")
@@ -82,6 +178,7 @@ def install_for_tests(session: nox.Session, package: str) -> None:
 
 
 def run_pytest(session: nox.Session, folder: Path, *args: str) -> None:
+    session.run("python", "-c", "import sys; print('interpreter: Python', sys.version)")
     session.run(
         "python", "-m", "pytest", "-c", str(ROOT / "pyproject.toml"), "--rootdir", str(ROOT),
         str(folder), *args,
@@ -164,6 +261,28 @@ def check_sdist(sdist: Path, package: str) -> list[str]:
     return problems
 
 
+# The Python releases the interpreter dimension tests (Debian 12's 3.11, Debian 13's 3.13):
+# every package's classifiers name exactly these, and requires-python starts at the first.
+TESTED_PYTHONS = ("3.11", "3.13")
+
+
+def check_python_metadata(package: str) -> list[str]:
+    """requires-python and the version classifiers say exactly what the matrix tests."""
+    project = read_pyproject(package)["project"]
+    prefix = "Programming Language :: Python :: 3."
+    named = tuple(
+        c.removeprefix("Programming Language :: Python :: ")
+        for c in project.get("classifiers", [])
+        if c.startswith(prefix) and c[len(prefix) :].isdigit()
+    )
+    problems = []
+    if sorted(named) != sorted(TESTED_PYTHONS):
+        problems.append(f"{package}: classifiers name Python {named}, tested: {TESTED_PYTHONS}")
+    if project.get("requires-python") != f">={TESTED_PYTHONS[0]}":
+        problems.append(f"{package}: requires-python should be >={TESTED_PYTHONS[0]}")
+    return problems
+
+
 def build_all(session: nox.Session) -> None:
     """Build every package's wheel and sdist into dist/ and check them."""
     if DIST.exists():
@@ -177,6 +296,7 @@ def build_all(session: nox.Session) -> None:
         (wheel,) = DIST.glob(f"{dist_name}-*.whl")
         (sdist,) = DIST.glob(f"{dist_name}-*.tar.gz")
         problems += check_wheel(wheel, package) + check_sdist(sdist, package)
+        problems += check_python_metadata(package)
     session.run("twine", "check", "--strict", *[str(p) for p in sorted(DIST.iterdir())])
     if problems:
         session.error("distribution contents:\n  " + "\n  ".join(problems))
@@ -199,16 +319,19 @@ def fill_wheelhouse(session: nox.Session) -> Path:
 
 
 @nox.session
-@nox.parametrize("package", PACKAGES)
+@nox.parametrize("python", interpreter_params())
+@nox.parametrize("package", PACKAGES, ids=PACKAGES)
 def tests(session: nox.Session, package: str) -> None:
     """Run one package's unit tests against its installed (non-editable) build."""
+    if run_in_release_root(session):
+        return
     install_for_tests(session, package)
     select = ["-m", "not root"] if package in PACKAGERS.values() else []
     run_pytest(session, PACKAGES_DIR / package / "tests", *select, *(session.posargs or ["-q"]))
 
 
 @nox.session
-@nox.parametrize("kind", list(PACKAGERS))
+@nox.parametrize("kind", list(PACKAGERS), ids=list(PACKAGERS))
 def package(session: nox.Session, kind: str) -> None:
     """Build real packages and run their lifecycle in a Debian 12 root (deb, rpm); as root."""
     tool = PACKAGERS[kind]
@@ -229,7 +352,7 @@ def lint(session: nox.Session) -> None:
 
 
 @nox.session
-@nox.parametrize("package", PACKAGES)
+@nox.parametrize("package", PACKAGES, ids=PACKAGES)
 def typecheck(session: nox.Session, package: str) -> None:
     """mypy --strict on one package, in a venv holding only its declared dependencies."""
     install_local(session, package, extras="[uvloop]" if package == CORE else "")
@@ -246,13 +369,17 @@ def build(session: nox.Session) -> None:
 
 
 @nox.session
+@nox.parametrize("python", interpreter_params())
 def integration(session: nox.Session) -> None:
     """The cross-tool matrix from wheels in dist/ (--no-index), then the package lifecycles.
 
-    tests-integration/ installs each tool alone into fresh venvs; then the packagers, installed
-    here from the same wheels, run their lifecycle tests (a Debian 12 root, maintainer scripts
-    and scriptlets, systemd), as ``package(kind)`` does from the source trees.
+    tests-integration/ installs each tool alone into fresh venvs of this session's
+    interpreter; then the packagers, installed here from the same wheels, run their lifecycle
+    tests (a Debian 12 root, maintainer scripts and scriptlets, systemd), as
+    ``package(kind)`` does from the source trees.
     """
+    if run_in_release_root(session):
+        return
     if not any(DIST.glob("*.whl")):
         build_all(session)
     house = fill_wheelhouse(session)
@@ -262,6 +389,11 @@ def integration(session: nox.Session) -> None:
         "python", "-m", "pytest", "-c", str(ROOT / "pyproject.toml"), "--rootdir", str(ROOT),
         str(ROOT / "tests-integration"), *(session.posargs or ["-q"]), env=env,
     )  # fmt: skip
+    if IN_ROOT or interpreter_id(session) != host_release():
+        # What the lifecycle checks runs on the Debian 12 root's own python3, whatever runs
+        # the packager: once per run, under this machine's system interpreter, is enough.
+        session.log("package lifecycles: run by the system interpreter's integration session")
+        return
     session.install("--no-index", "--find-links", str(DIST), "--find-links", str(house),
                     "twistd", *PACKAGERS.values())  # fmt: skip
     for tool in PACKAGERS.values():

@@ -302,3 +302,51 @@ def kit() -> SimpleNamespace:
         source_date_epoch=SOURCE_DATE_EPOCH,
         maintainer=MAINTAINER,
     )
+
+
+# --- what the machine can give: namespaces, a booted systemd -----------------------------
+
+
+def namespaces_skip_reason() -> str | None:
+    """Why ``unshare --pid --mount --root`` cannot run here (tried for real), or None."""
+    try:
+        tried = subprocess.run(
+            ["unshare", "--pid", "--mount", "--fork", "--mount-proc", "true"],
+            capture_output=True, text=True, timeout=30, check=False,
+        )  # fmt: skip
+    except (OSError, subprocess.TimeoutExpired) as err:
+        return f"needs pid and mount namespaces (unshare: {err})"
+    if tried.returncode != 0:
+        detail = tried.stderr.strip().splitlines()[-1:] or [f"exit {tried.returncode}"]
+        return f"needs pid and mount namespaces, which this machine refuses: {detail[0]}"
+    return None
+
+
+def booted_systemd_skip_reason() -> str | None:
+    """Why systemd-nspawn cannot boot a container here, or None.
+
+    systemd in the container needs the unified cgroup hierarchy: a chroot without /sys
+    mounted, or a container that hides it, cannot give that.
+    """
+    if not Path("/sys/fs/cgroup/cgroup.controllers").is_file():
+        return (
+            "needs a booted systemd in systemd-nspawn, which needs the unified cgroup "
+            "hierarchy at /sys/fs/cgroup: not mounted here (a chroot?)"
+        )
+    return namespaces_skip_reason()
+
+
+@pytest.fixture(scope="session")
+def namespaces() -> None:
+    """Skip, naming why, where pid and mount namespaces are not available."""
+    reason = namespaces_skip_reason()
+    if reason:
+        pytest.skip(reason)
+
+
+@pytest.fixture(scope="session")
+def booted_systemd() -> None:
+    """Skip, naming why, where a container cannot boot systemd."""
+    reason = booted_systemd_skip_reason()
+    if reason:
+        pytest.skip(reason)

@@ -119,6 +119,7 @@ def _user_exists(box: Any, name: str = "echo") -> bool:
     return bool(box.sh(f"getent passwd {name}", check=False).returncode == 0)
 
 
+@pytest.mark.usefixtures("namespaces")
 def test_sysv_lifecycle(
     rootfs: Path, built: dict[str, Any], built_v2: Any, port: int, kit: SimpleNamespace
 ) -> None:
@@ -235,6 +236,7 @@ class Container:
             self.process.wait(timeout=30)
 
 
+@pytest.mark.usefixtures("booted_systemd")
 def test_systemd_lifecycle(
     rootfs: Path, built: dict[str, Any], port: int, kit: SimpleNamespace, tmp_path: Path
 ) -> None:

@@ -152,6 +152,7 @@ class Container:
             self.process.wait(timeout=30)
 
 
+@pytest.mark.usefixtures("booted_systemd")
 def test_systemd_lifecycle(
     rpm_rootfs: Path,
     built: dict[str, Any],
