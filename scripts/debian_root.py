@@ -71,7 +71,7 @@ def _mounts_then(root: Path, command: str, *, bind_var_tmp: bool = False) -> lis
             "/bin/sh", "-c", script]  # fmt: skip
 
 
-def _host_ca_certificates(root: Path) -> None:
+def host_ca_certificates(root: Path) -> None:
     """Copy the locally added CA certificates into the root (then update-ca-certificates)."""
     local = Path("/usr/local/share/ca-certificates")
     if local.is_dir():
@@ -91,7 +91,7 @@ def build_tarball(release: str) -> Path:
     try:
         _run(["debootstrap", "--variant=minbase", f"--include={','.join(BASE_INCLUDE)}",
               release, str(work), MIRROR], f"debootstrap {release}", 1800)  # fmt: skip
-        _host_ca_certificates(work)
+        host_ca_certificates(work)
         packages = " ".join(shlex.quote(p) for p in debian_packages())
         install = (
             "export DEBIAN_FRONTEND=noninteractive; update-ca-certificates >/dev/null; "
@@ -140,16 +140,18 @@ def copy_tree(root: Path) -> Path:
     return target
 
 
-def run_inside(root: Path, argv: list[str], env: dict[str, str] | None = None) -> int:
+def run_inside(
+    root: Path, argv: list[str], env: dict[str, str] | None = None, *, bind_var_tmp: bool = True
+) -> int:
     """Run ``argv`` in the copied tree inside ``root``; the exit code.
 
-    The host's /var/tmp is bound into the root so the package lifecycle tests there reuse the
-    host's cached Debian 12 root instead of bootstrapping their own.
+    With ``bind_var_tmp`` the host's /var/tmp is bound into the root, so the package
+    lifecycle tests there reuse the host's cached Debian 12 root instead of making their own.
     """
     variables = {"HOME": "/root", "PATH": "/usr/sbin:/usr/bin:/sbin:/bin", "LANG": "C.UTF-8",
                  **{k: v for k, v in os.environ.items() if k in ("CI", "DEBOOTSTRAP_MIRROR")},
                  **(env or {})}  # fmt: skip
     exports = " ".join(f"{k}={shlex.quote(v)}" for k, v in variables.items())
     inner = f"cd {shlex.quote(str(INSIDE))} && exec env -i {exports} " + shlex.join(argv)
-    argv_outer = _mounts_then(root, inner, bind_var_tmp=True)
+    argv_outer = _mounts_then(root, inner, bind_var_tmp=bind_var_tmp)
     return subprocess.run(argv_outer, check=False).returncode
