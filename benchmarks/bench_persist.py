@@ -95,8 +95,8 @@ def child(impl: str, fmt: str, op: str, path: str, services: int, groups: int) -
     else:
         if impl == "appcore":
             # Import cost is not load cost (Twisted's side imports sob before timing too).
-            import appcore._persist
-            import appcore._tap  # noqa: F401
+            import appcore.persist._files
+            import appcore.persist._tap  # noqa: F401
             from appcore import load_file
         else:
             import twisted.application.service  # noqa: F401, TID251

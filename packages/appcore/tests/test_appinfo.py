@@ -35,7 +35,7 @@ def test_python_file_without_application(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize("fmt", ["pickle", "xml", "source"])
 def test_saved_application(tmp_path: Path, fmt: str) -> None:
-    from appcore._persist import save_application
+    from appcore.persist._files import save_application
 
     app = appcore.Application("echo", uid=12, gid=34)
     appcore.StreamServerService(

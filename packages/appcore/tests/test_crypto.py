@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from appcore import Application, DataError, UsageError, dumps, loads, sniff_format
-from appcore._crypto import HEADER_SIZE, KdfCost, decrypt, encrypt
+from appcore.persist._crypto import HEADER_SIZE, KdfCost, decrypt, encrypt
 
 CHEAP = KdfCost(memory_kib=1024, iterations=1, lanes=1)
 

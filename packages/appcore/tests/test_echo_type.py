@@ -87,7 +87,7 @@ def test_echo_rejects_a_client_endpoint() -> None:
 def test_builtin_table_matches_appcore_entry_points() -> None:
     from importlib.metadata import distribution
 
-    from appcore._plugins import BUILTIN_MAKERS, GROUP
+    from appcore.plugins._discovery import BUILTIN_MAKERS, GROUP
 
     registered = {
         ep.name: ep.value for ep in distribution("appcore").entry_points if ep.group == GROUP
@@ -97,7 +97,7 @@ def test_builtin_table_matches_appcore_entry_points() -> None:
 
 def test_builtin_lookup_returns_the_discovered_maker() -> None:
     from appcore import discover_service_makers
-    from appcore._plugins import BUILTIN_MAKERS
+    from appcore.plugins._discovery import BUILTIN_MAKERS
 
     direct = {name: get_service_maker(name) for name in BUILTIN_MAKERS}
     found = discover_service_makers().makers

@@ -21,7 +21,7 @@ from appcore import (
     parse_client_endpoint,
     parse_server_endpoint,
 )
-from appcore._endpoints import split_description
+from appcore.net._endpoints import split_description
 
 
 def test_tcp_server_with_options() -> None:

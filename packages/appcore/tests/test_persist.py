@@ -38,8 +38,8 @@ from appcore import (
     save_application,
     structurally_equal,
 )
-from appcore._net_server import DatagramServerService
-from appcore._persistent import persistent_state
+from appcore.net._server import DatagramServerService
+from appcore.persist._persistent import persistent_state
 
 FORMATS = ("pickle", "xml", "source")
 PASSPHRASE = "correct horse battery staple"

@@ -177,7 +177,7 @@ def test_unknown_name_suggests_close_matches(installed: Path, dropin: Path) -> N
 def test_listing_is_cheap_to_import() -> None:
     # Importing appcore and the plugin machinery must not pull importlib.metadata in.
     code = (
-        "import sys, appcore, appcore._plugins, appcore._options;"
+        "import sys, appcore, appcore.plugins._discovery, appcore.plugins._options;"
         "appcore.ServiceMaker; print('importlib.metadata' in sys.modules)"
     )
     done = subprocess.run(
@@ -190,8 +190,8 @@ def test_listing_is_cheap_to_import() -> None:
 
 
 def test_service_maker_declaration_rules() -> None:
-    maker = ServiceMaker("x", "An x server.", module="appcore._service")
-    assert maker.persistable_modules == ("appcore._service",)
+    maker = ServiceMaker("x", "An x server.", module="appcore.service._tree")
+    assert maker.persistable_modules == ("appcore.service._tree",)
     assert len(maker.options) == 0
     with pytest.raises(ValueError, match="one line"):
         ServiceMaker("x", "two\nlines", module="m")

@@ -14,12 +14,12 @@ from appcore import (
     DataError,
     MultiService,
     Service,
-    _tas_read,
     dumps,
     load_file,
     loads,
     structurally_equal,
 )
+from appcore.persist.tas import _reader as _tas_read
 
 
 def small_app() -> Application:

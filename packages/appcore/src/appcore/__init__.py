@@ -37,9 +37,17 @@ _export(
     "PermissionDenied",
 )
 # --- the service tree
-_export("_persistent", "Persistent", "register_persistable", "persistable_class", "class_path")
 _export(
-    "_service", "IService", "Service", "MultiService", "Application", "iter_services", "FORMATS"
+    "persist._persistent", "Persistent", "register_persistable", "persistable_class", "class_path"
+)
+_export(
+    "service._tree",
+    "IService",
+    "Service",
+    "MultiService",
+    "Application",
+    "iter_services",
+    "FORMATS",
 )
 # --- event loops and running
 _export(
@@ -56,7 +64,7 @@ _export("_runner", "start_application", "stop_application", "serve_until_signal"
 _export("_cli", "run_cli", "error_line", "version_callback", "distribution_version")
 # --- endpoints and network services
 _export(
-    "_endpoints",
+    "net._endpoints",
     "Endpoint",
     "ServerEndpoint",
     "ClientEndpoint",
@@ -71,14 +79,14 @@ _export(
     "parse_server_endpoint",
     "parse_client_endpoint",
 )
-_export("_protocols", "Factory", "DatagramFactory", "EchoFactory", "EchoDatagramFactory")
-_export("_net_server", "StreamServerService", "DatagramServerService")
-_export("_net_client", "ReconnectingClientService")
-_export("_timer", "TimerService", "PeriodicAction")
+_export("net._protocols", "Factory", "DatagramFactory", "EchoFactory", "EchoDatagramFactory")
+_export("net._server", "ListeningService", "StreamServerService", "DatagramServerService")
+_export("net._client", "ReconnectingClientService")
+_export("service._timer", "TimerService", "PeriodicAction")
 # --- plugins, options, logging
-_export("_options", "Option", "Options")
+_export("plugins._options", "Option", "Options")
 _export(
-    "_plugins",
+    "plugins._discovery",
     "ServiceMaker",
     "PluginError",
     "Discovery",
@@ -97,7 +105,7 @@ _export(
 )
 # --- persistence
 _export(
-    "_persist",
+    "persist._files",
     "dumps",
     "loads",
     "save_application",
@@ -111,7 +119,7 @@ _export(
     "EXTENSIONS",
     "SHUTDOWN_TAG",
 )
-_export("_graph", "structurally_equal")
+_export("persist._graph", "structurally_equal")
 
 # --- packaging support
 _export(
@@ -160,7 +168,7 @@ __all__ = sorted([*_EXPORTS, "__version__"])
 
 def __getattr__(name: str) -> Any:
     if name == "__version__":
-        from ._cli import distribution_version
+        from appcore._cli import distribution_version
 
         value: Any = distribution_version("appcore")
     elif name in _EXPORTS:
@@ -177,7 +185,7 @@ def __dir__() -> list[str]:
 
 
 if TYPE_CHECKING:
-    from ._appinfo import (
+    from appcore._appinfo import (
         FILE_TYPES,
         ApplicationInfo,
         guess_file_type,
@@ -190,7 +198,7 @@ if TYPE_CHECKING:
         validate_rpm_version,
         validate_user_name,
     )
-    from ._bundle import (
+    from appcore._bundle import (
         Bundle,
         bundle_runtime,
         describe_bundle,
@@ -198,23 +206,8 @@ if TYPE_CHECKING:
         module_distributions,
         requirement_closure,
     )
-    from ._cli import distribution_version, error_line, run_cli, version_callback
-    from ._endpoints import (
-        ClientEndpoint,
-        Endpoint,
-        ServerEndpoint,
-        SSLClientEndpoint,
-        SSLServerEndpoint,
-        SystemdServerEndpoint,
-        TCPClientEndpoint,
-        TCPServerEndpoint,
-        UDPServerEndpoint,
-        UNIXClientEndpoint,
-        UNIXServerEndpoint,
-        parse_client_endpoint,
-        parse_server_endpoint,
-    )
-    from ._errors import (
+    from appcore._cli import distribution_version, error_line, run_cli, version_callback
+    from appcore._errors import (
         AppcoreError,
         CantCreateError,
         DataError,
@@ -226,8 +219,7 @@ if TYPE_CHECKING:
         UnavailableError,
         UsageError,
     )
-    from ._graph import structurally_equal
-    from ._log import (
+    from appcore._log import (
         FileObserver,
         JsonFormatter,
         SyslogObserver,
@@ -235,7 +227,7 @@ if TYPE_CHECKING:
         get_logger,
         reopen_logs,
     )
-    from ._loops import (
+    from appcore._loops import (
         DEFAULT_LOOP,
         LOOP_NAMES,
         LoopKind,
@@ -243,10 +235,7 @@ if TYPE_CHECKING:
         loop_kinds,
         new_event_loop,
     )
-    from ._net_client import ReconnectingClientService
-    from ._net_server import DatagramServerService, StreamServerService
-    from ._options import Option, Options
-    from ._packaging import (
+    from appcore._packaging import (
         APP_EXTENSIONS,
         RUNTIME_BASE,
         ServicePaths,
@@ -262,7 +251,31 @@ if TYPE_CHECKING:
         systemd_unit,
         write_reproducible_tar,
     )
-    from ._persist import (
+    from appcore._runner import (
+        run_application,
+        serve_until_signal,
+        start_application,
+        stop_application,
+    )
+    from appcore.net._client import ReconnectingClientService
+    from appcore.net._endpoints import (
+        ClientEndpoint,
+        Endpoint,
+        ServerEndpoint,
+        SSLClientEndpoint,
+        SSLServerEndpoint,
+        SystemdServerEndpoint,
+        TCPClientEndpoint,
+        TCPServerEndpoint,
+        UDPServerEndpoint,
+        UNIXClientEndpoint,
+        UNIXServerEndpoint,
+        parse_client_endpoint,
+        parse_server_endpoint,
+    )
+    from appcore.net._protocols import DatagramFactory, EchoDatagramFactory, EchoFactory, Factory
+    from appcore.net._server import DatagramServerService, ListeningService, StreamServerService
+    from appcore.persist._files import (
         EXTENSIONS,
         SHUTDOWN_TAG,
         application_filename,
@@ -276,8 +289,14 @@ if TYPE_CHECKING:
         sniff_format,
         write_atomic,
     )
-    from ._persistent import Persistent, class_path, persistable_class, register_persistable
-    from ._plugins import (
+    from appcore.persist._graph import structurally_equal
+    from appcore.persist._persistent import (
+        Persistent,
+        class_path,
+        persistable_class,
+        register_persistable,
+    )
+    from appcore.plugins._discovery import (
         Discovery,
         PluginError,
         ServiceMaker,
@@ -285,14 +304,15 @@ if TYPE_CHECKING:
         discover_service_makers,
         get_service_maker,
     )
-    from ._protocols import DatagramFactory, EchoDatagramFactory, EchoFactory, Factory
-    from ._runner import (
-        run_application,
-        serve_until_signal,
-        start_application,
-        stop_application,
+    from appcore.plugins._options import Option, Options
+    from appcore.service._timer import PeriodicAction, TimerService
+    from appcore.service._tree import (
+        FORMATS,
+        Application,
+        IService,
+        MultiService,
+        Service,
+        iter_services,
     )
-    from ._service import FORMATS, Application, IService, MultiService, Service, iter_services
-    from ._timer import PeriodicAction, TimerService
 
     __version__: str

@@ -16,8 +16,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
-from ._errors import AppcoreError, DataError, NoInputError, UsageError, describe_os_error
-from ._service import Format
+from appcore._errors import AppcoreError, DataError, NoInputError, UsageError, describe_os_error
+from appcore.service._tree import Format
 
 FileType = Literal["tap", "xml", "source", "python"]
 FILE_TYPES: tuple[FileType, ...] = ("tap", "xml", "source", "python")
@@ -110,7 +110,7 @@ def _targets(node: ast.AST) -> Iterator[ast.Name]:
 
 
 def _persisted_info(path: Path, kind: FileType, passphrase: str | None) -> ApplicationInfo:
-    from ._persist import load_application
+    from appcore.persist._files import load_application
 
     # trusted=False: only registered persistable classes are created, nothing else runs
     try:

@@ -14,7 +14,7 @@ import traceback
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, NoReturn
 
-from ._errors import AppcoreError, ExitCode
+from appcore._errors import AppcoreError, ExitCode
 
 if TYPE_CHECKING:
     import typer

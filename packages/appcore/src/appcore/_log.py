@@ -25,7 +25,13 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import IO, Any
 
-from ._errors import CantCreateError, IOFailure, UnavailableError, UsageError, describe_os_error
+from appcore._errors import (
+    CantCreateError,
+    IOFailure,
+    UnavailableError,
+    UsageError,
+    describe_os_error,
+)
 
 LOGGER_NAME = "appcore"
 TEXT_FORMAT = "%(asctime)s [%(name)s] %(levelname)s: %(message)s"

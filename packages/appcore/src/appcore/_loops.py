@@ -12,7 +12,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from ._errors import UnavailableError
+from appcore._errors import UnavailableError
 
 if TYPE_CHECKING:
     import asyncio

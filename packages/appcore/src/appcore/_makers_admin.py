@@ -8,8 +8,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ._options import Option, Options
-from ._plugins import ServiceMaker
+from appcore.plugins._discovery import ServiceMaker
+from appcore.plugins._options import Option, Options
 
 
 def _positive(value: float) -> float:

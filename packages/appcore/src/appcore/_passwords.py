@@ -23,7 +23,7 @@ import secrets
 from dataclasses import dataclass
 from pathlib import Path
 
-from ._errors import DataError, NoInputError, UsageError, describe_os_error
+from appcore._errors import DataError, NoInputError, UsageError, describe_os_error
 
 SCHEME = "scrypt"
 #: Default cost: 2**15 * 8 * 128 bytes = 32 MiB of memory and some tens of milliseconds.

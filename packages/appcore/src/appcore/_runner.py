@@ -10,8 +10,8 @@ import signal
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
-from ._loops import DEFAULT_LOOP, new_event_loop
-from ._service import Service, settle
+from appcore._loops import DEFAULT_LOOP, new_event_loop
+from appcore.service._tree import Service, settle
 
 if TYPE_CHECKING:
     import asyncio

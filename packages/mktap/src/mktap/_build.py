@@ -16,7 +16,7 @@ from appcore import DataError, UsageError
 
 if TYPE_CHECKING:
     from appcore import Application, Service, ServiceMaker
-    from appcore._service import Format
+    from appcore.service._tree import Format
 
 #: Called with a short description of each stage when progress is wanted.
 Progress = Callable[[str], None]

@@ -19,7 +19,7 @@ from appcore import UnavailableError, UsageError, run_cli, version_callback
 
 if TYPE_CHECKING:
     from appcore import ServiceMaker
-    from appcore._service import Format
+    from appcore.service._tree import Format
 
 PROG = "mktap"
 DEBUG_FLAGS = ("-d", "--debug")

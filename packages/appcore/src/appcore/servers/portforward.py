@@ -17,17 +17,17 @@ import ssl
 from collections.abc import Mapping
 from typing import Any, ClassVar, cast
 
-from .._endpoints import (
+from appcore._errors import InternalError, UsageError
+from appcore.net._endpoints import (
     ClientEndpoint,
     SSLClientEndpoint,
     TCPClientEndpoint,
     UNIXClientEndpoint,
     parse_client_endpoint,
 )
-from .._errors import InternalError, UsageError
-from .._net import client_ssl_context
-from .._net_server import StreamServerService
-from .._protocols import Factory
+from appcore.net._protocols import Factory
+from appcore.net._server import StreamServerService
+from appcore.net._sockets import client_ssl_context
 
 logger = logging.getLogger("appcore.portforward")
 

@@ -8,8 +8,8 @@ for big ones.
 
 from __future__ import annotations
 
-from ._limits import Limits
-from ._site import Site, WebService
-from ._workers import WorkerPool
+from appcore.web._limits import Limits
+from appcore.web._site import Site, WebService
+from appcore.web._workers import WorkerPool
 
 __all__ = ["Limits", "Site", "WebService", "WorkerPool"]

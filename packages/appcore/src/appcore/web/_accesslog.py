@@ -12,11 +12,10 @@ import re
 from typing import TYPE_CHECKING
 
 from appcore._errors import CantCreateError, describe_os_error
-
-from ._response import Clock
+from appcore.web._response import Clock
 
 if TYPE_CHECKING:
-    from ._http import HTTPConnection, Request
+    from appcore.web._http import HTTPConnection, Request
 
 _FLUSH_AT = 64 * 1024
 # Anything that could forge or break a log line: quotes, backslashes, controls, non-ASCII.

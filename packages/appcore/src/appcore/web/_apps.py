@@ -8,12 +8,11 @@ import sys
 from typing import TYPE_CHECKING, Any
 
 from appcore._errors import UnavailableError
-
-from ._response import connection_header
+from appcore.web._response import connection_header
 
 if TYPE_CHECKING:
-    from ._http import HTTPConnection, Request
-    from ._response import Clock
+    from appcore.web._http import HTTPConnection, Request
+    from appcore.web._response import Clock
 
 _FORBIDDEN = (b"\r", b"\n", b"\x00")
 # Hop-by-hop framing is the server's business (PEP 3333, ASGI spec): applications' own

@@ -9,13 +9,12 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote_to_bytes
 
 from appcore._errors import UnavailableError
-
-from ._apps import LAST_CHUNK, chunk, load_app, response_head
-from ._http import ResponseFailed
+from appcore.web._apps import LAST_CHUNK, chunk, load_app, response_head
+from appcore.web._http import ResponseFailed
 
 if TYPE_CHECKING:
-    from ._http import HTTPConnection, Request
-    from ._response import Clock
+    from appcore.web._http import HTTPConnection, Request
+    from appcore.web._response import Clock
 
 logger = logging.getLogger("appcore.web.asgi")
 
@@ -100,7 +99,7 @@ class _Exchange:
 
 
 def _phrase(code: int) -> bytes:
-    from ._response import reason_phrase
+    from appcore.web._response import reason_phrase
 
     return reason_phrase(code)
 

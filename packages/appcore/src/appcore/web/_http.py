@@ -19,11 +19,11 @@ from typing import TYPE_CHECKING, NoReturn, cast
 
 import httptools
 
-from ._response import connection_header, error_body, status_line
-from ._sendfile import CAN_SENDFILE, FileSender, Pieces
+from appcore.web._response import connection_header, error_body, status_line
+from appcore.web._sendfile import CAN_SENDFILE, FileSender, Pieces
 
 if TYPE_CHECKING:
-    from ._runtime import SiteRuntime
+    from appcore.web._runtime import SiteRuntime
 
 logger = logging.getLogger("appcore.web")
 

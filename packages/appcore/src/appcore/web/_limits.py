@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any, ClassVar
 
 from appcore._errors import UsageError
-from appcore._persistent import Persistent
+from appcore.persist._persistent import Persistent
 
 
 class Limits(Persistent):

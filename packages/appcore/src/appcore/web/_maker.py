@@ -5,8 +5,8 @@ Light on purpose: listing server types imports this, never the server code.
 
 from __future__ import annotations
 
-from appcore._options import Option, Options
-from appcore._plugins import ServiceMaker
+from appcore.plugins._discovery import ServiceMaker
+from appcore.plugins._options import Option, Options
 
 
 def _positive_int(value: int) -> int:
@@ -29,7 +29,7 @@ def _index_names(value: str) -> str:
 
 
 def _app_spec(value: str) -> str:
-    from ._site import check_app_spec
+    from appcore.web._site import check_app_spec
 
     return check_app_spec(value)
 

@@ -13,12 +13,12 @@ import logging
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Protocol
 
-from ._accesslog import AccessLog
-from ._response import Clock
+from appcore.web._accesslog import AccessLog
+from appcore.web._response import Clock
 
 if TYPE_CHECKING:
-    from ._http import HTTPConnection, Request
-    from ._site import Site
+    from appcore.web._http import HTTPConnection, Request
+    from appcore.web._site import Site
 
 logger = logging.getLogger("appcore.web")
 

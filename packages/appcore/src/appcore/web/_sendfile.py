@@ -24,7 +24,7 @@ import socket
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from ._http import HTTPConnection
+    from appcore.web._http import HTTPConnection
 
 #: A response to send: each piece is (bytes to send, file offset, count of file bytes).
 Pieces = list[tuple[bytes, int, int]]

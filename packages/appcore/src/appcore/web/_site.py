@@ -9,13 +9,12 @@ from collections.abc import Awaitable, Sequence
 from typing import TYPE_CHECKING, ClassVar
 
 from appcore._errors import NoInputError, UsageError
-from appcore._protocols import Factory
-from appcore._service import MultiService, Service, settle
-
-from ._limits import Limits
+from appcore.net._protocols import Factory
+from appcore.service._tree import MultiService, Service, settle
+from appcore.web._limits import Limits
 
 if TYPE_CHECKING:
-    from ._runtime import Responder, SiteRuntime
+    from appcore.web._runtime import Responder, SiteRuntime
 
 _APP_SPEC = re.compile(r"^[A-Za-z_][\w.]*:[A-Za-z_][\w.]*$")
 DEFAULT_INDEX = ("index.html", "index.htm")
@@ -87,7 +86,7 @@ class Site(Factory):
     # -- runtime
 
     def build_protocol(self) -> asyncio.BaseProtocol:
-        from ._http import HTTPConnection
+        from appcore.web._http import HTTPConnection
 
         return HTTPConnection(self.runtime())
 
@@ -96,7 +95,7 @@ class Site(Factory):
         loop = asyncio.get_running_loop()
         runtime = self._runtime
         if runtime is None or runtime.loop is not loop:
-            from ._runtime import SiteRuntime
+            from appcore.web._runtime import SiteRuntime
 
             runtime = self._runtime = SiteRuntime(self, loop)
         return runtime
@@ -104,14 +103,14 @@ class Site(Factory):
     def make_responder(self, runtime: SiteRuntime) -> Responder:
         """What answers this site's requests (called once per runtime)."""
         if self.wsgi is not None:
-            from ._wsgi import WSGIResponder
+            from appcore.web._wsgi import WSGIResponder
 
             return WSGIResponder(self.wsgi, threads=self.threads, clock=runtime.clock)
         if self.asgi is not None:
-            from ._asgi import ASGIResponder
+            from appcore.web._asgi import ASGIResponder
 
             return ASGIResponder(self.asgi, clock=runtime.clock)
-        from ._static import StaticFiles
+        from appcore.web._static import StaticFiles
 
         assert self.root is not None
         return StaticFiles(
@@ -159,12 +158,12 @@ class WebService(MultiService):
         self.site = site
         self.workers = workers
         if workers == 1:
-            from appcore._net_server import StreamServerService
+            from appcore.net._server import StreamServerService
 
             for endpoint in endpoints:
                 StreamServerService(endpoint, site).set_service_parent(self)
         else:
-            from ._workers import WorkerPool
+            from appcore.web._workers import WorkerPool
 
             WorkerPool(site, list(endpoints), workers).set_service_parent(self)
 

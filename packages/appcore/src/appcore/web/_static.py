@@ -19,14 +19,14 @@ from email.utils import formatdate
 from typing import TYPE_CHECKING
 from urllib.parse import quote_from_bytes, unquote_to_bytes
 
-from ._conditional import if_range_holds, not_modified, parse_ranges
-from ._listing import render_listing
-from ._response import STATUS_LINES, connection_header
+from appcore.web._conditional import if_range_holds, not_modified, parse_ranges
+from appcore.web._listing import render_listing
+from appcore.web._response import STATUS_LINES, connection_header
 
 if TYPE_CHECKING:
-    from ._http import HTTPConnection, Request
-    from ._response import Clock
-    from ._sendfile import Pieces
+    from appcore.web._http import HTTPConnection, Request
+    from appcore.web._response import Clock
+    from appcore.web._sendfile import Pieces
 
 _OK = STATUS_LINES[200]
 _PARTIAL = STATUS_LINES[206]

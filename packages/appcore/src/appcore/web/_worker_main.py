@@ -15,9 +15,9 @@ import struct
 import sys
 from typing import Any
 
-from appcore._endpoints import SSLServerEndpoint, parse_server_endpoint
 from appcore._loops import new_event_loop
-from appcore._net import server_ssl_context
+from appcore.net._endpoints import SSLServerEndpoint, parse_server_endpoint
+from appcore.net._sockets import server_ssl_context
 
 
 def _read_payload() -> dict[str, Any]:

@@ -23,15 +23,14 @@ import sys
 from collections.abc import Awaitable
 from typing import TYPE_CHECKING, ClassVar
 
-from appcore._endpoints import SSLServerEndpoint, TCPServerEndpoint, parse_server_endpoint
 from appcore._errors import UnavailableError
-from appcore._net import Listener, bind_error, bind_stream
-from appcore._service import Service
+from appcore.net._endpoints import SSLServerEndpoint, TCPServerEndpoint, parse_server_endpoint
+from appcore.net._sockets import Listener, bind_error, bind_stream
+from appcore.service._tree import Service
 
 if TYPE_CHECKING:
-    from appcore._endpoints import ServerEndpoint
-
-    from ._site import Site
+    from appcore.net._endpoints import ServerEndpoint
+    from appcore.web._site import Site
 
 logger = logging.getLogger("appcore.web.workers")
 

@@ -18,12 +18,12 @@ from types import TracebackType
 from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote_to_bytes
 
-from ._apps import LAST_CHUNK, chunk, load_app, response_head
-from ._http import ResponseFailed
+from appcore.web._apps import LAST_CHUNK, chunk, load_app, response_head
+from appcore.web._http import ResponseFailed
 
 if TYPE_CHECKING:
-    from ._http import HTTPConnection, Request
-    from ._response import Clock
+    from appcore.web._http import HTTPConnection, Request
+    from appcore.web._response import Clock
 
 logger = logging.getLogger("appcore.web.wsgi")
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from ._limits import Limits
-from ._site import Site, WebService
+from appcore.web._limits import Limits
+from appcore.web._site import Site, WebService
 
 DEFAULT_ENDPOINT = "tcp:8080"
 

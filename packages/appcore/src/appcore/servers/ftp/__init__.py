@@ -21,12 +21,12 @@ from collections.abc import Awaitable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from ..._errors import NoInputError, UsageError
-from ..._net_server import StreamServerService
-from ..._protocols import Factory
+from appcore._errors import NoInputError, UsageError
+from appcore.net._protocols import Factory
+from appcore.net._server import StreamServerService
 
 if TYPE_CHECKING:
-    from ._server import FTPServer
+    from appcore.servers.ftp._server import FTPServer
 
 
 class FTPFactory(Factory):
@@ -69,7 +69,7 @@ class FTPFactory(Factory):
         return self._server
 
     def _make_server(self) -> FTPServer:
-        from ._server import FTPServer, UserDirectory
+        from appcore.servers.ftp._server import FTPServer, UserDirectory
 
         root = Path(os.path.realpath(self.root))
         users = UserDirectory(
@@ -136,7 +136,7 @@ def make_service(options: Mapping[str, Any]) -> FTPServerService:
         raise NoInputError(f"--root {root}: not a folder")
     passwd: str | None = None
     if options.get("passwd") is not None:
-        from ..._passwords import read_password_file
+        from appcore._passwords import read_password_file
 
         passwd_path = Path(options["passwd"]).expanduser().absolute()
         read_password_file(passwd_path)  # a missing or malformed file fails now, not at login

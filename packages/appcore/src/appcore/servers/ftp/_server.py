@@ -149,8 +149,8 @@ class UserDirectory(aioftp.AbstractUserManager):
         return required, user, "password required"
 
     def _read_users(self) -> dict[str, str]:
-        from ..._errors import AppcoreError
-        from ..._passwords import read_password_file
+        from appcore._errors import AppcoreError
+        from appcore._passwords import read_password_file
 
         assert self.passwd is not None
         try:
@@ -169,7 +169,7 @@ class UserDirectory(aioftp.AbstractUserManager):
         return ok
 
     def _verify(self, login: str | None, password: str) -> bool:
-        from ..._passwords import verify_password
+        from appcore._passwords import verify_password
 
         stored = self._read_users().get(login) if login is not None else None
         # An unknown name still costs one hash, so timing does not tell names apart.
@@ -181,7 +181,7 @@ class UserDirectory(aioftp.AbstractUserManager):
 def _dummy_hash() -> str:
     import secrets
 
-    from ..._passwords import hash_password
+    from appcore._passwords import hash_password
 
     return hash_password(secrets.token_hex(16))
 

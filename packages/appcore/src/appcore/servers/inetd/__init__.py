@@ -12,11 +12,11 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from ..._net_server import DatagramServerService, StreamServerService
-from ..._service import MultiService, Service
-from ._conf import Entry, read_conf
-from ._internal import DATAGRAM_FACTORIES, STREAM_FACTORIES
-from ._programs import ProgramService
+from appcore.net._server import DatagramServerService, StreamServerService
+from appcore.servers.inetd._conf import Entry, read_conf
+from appcore.servers.inetd._internal import DATAGRAM_FACTORIES, STREAM_FACTORIES
+from appcore.servers.inetd._programs import ProgramService
+from appcore.service._tree import MultiService, Service
 
 
 class InetdService(MultiService):

@@ -23,7 +23,7 @@ import socket
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..._errors import DataError, NoInputError, describe_os_error
+from appcore._errors import DataError, NoInputError, describe_os_error
 
 INTERNAL_SERVICES = ("echo", "discard", "daytime", "time", "chargen")
 DEFAULT_MAX_CHILDREN = 256

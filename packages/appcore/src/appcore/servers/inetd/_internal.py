@@ -12,7 +12,7 @@ import struct
 import time
 from typing import Any, cast
 
-from ..._protocols import DatagramFactory, EchoDatagramFactory, EchoFactory, Factory
+from appcore.net._protocols import DatagramFactory, EchoDatagramFactory, EchoFactory, Factory
 
 #: Seconds from 1900-01-01 (RFC 868's epoch) to 1970-01-01.
 EPOCH_1900 = 2208988800

@@ -27,10 +27,10 @@ import os
 import socket
 from typing import Any, ClassVar
 
-from ..._endpoints import parse_server_endpoint
-from ..._net import Listener, bind_datagram, bind_stream
-from ..._net_connections import ConnectionTracker
-from ..._net_server import _ListeningService
+from appcore.net._connections import ConnectionTracker
+from appcore.net._endpoints import parse_server_endpoint
+from appcore.net._server import ListeningService
+from appcore.net._sockets import Listener, bind_datagram, bind_stream
 
 logger = logging.getLogger("appcore.inetd")
 
@@ -38,7 +38,7 @@ logger = logging.getLogger("appcore.inetd")
 CHILD_GRACE = 2.0
 
 
-class ProgramService(_ListeningService):
+class ProgramService(ListeningService):
     """Runs ``argv`` for connections on ``endpoint`` (see the module's description)."""
 
     _transient: ClassVar[tuple[str, ...]] = ("_children", "_loop", "_watching", "_active")

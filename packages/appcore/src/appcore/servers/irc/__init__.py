@@ -17,12 +17,12 @@ from collections.abc import Awaitable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from ..._errors import NoInputError, UsageError
-from ..._net_server import StreamServerService
-from ..._protocols import Factory
+from appcore._errors import NoInputError, UsageError
+from appcore.net._protocols import Factory
+from appcore.net._server import StreamServerService
 
 if TYPE_CHECKING:
-    from ._network import Network
+    from appcore.servers.irc._network import Network
 
 
 class IRCFactory(Factory):
@@ -55,7 +55,7 @@ class IRCFactory(Factory):
         if self._network is None:
             from importlib.metadata import PackageNotFoundError, version
 
-            from ._network import Network
+            from appcore.servers.irc._network import Network
 
             try:
                 release = "appcore-" + version("appcore")

@@ -5,11 +5,17 @@ from __future__ import annotations
 import time
 from typing import TYPE_CHECKING
 
-from ._messages import TOPIC_LENGTH, casefold, format_line, is_channel, valid_channel
+from appcore.servers.irc._messages import (
+    TOPIC_LENGTH,
+    casefold,
+    format_line,
+    is_channel,
+    valid_channel,
+)
 
 if TYPE_CHECKING:
-    from ._client import Client
-    from ._network import Network
+    from appcore.servers.irc._client import Client
+    from appcore.servers.irc._network import Network
 
 #: Channel modes: ``n`` no messages from outside, ``t`` only operators set the topic.
 CHANNEL_FLAGS = "nt"

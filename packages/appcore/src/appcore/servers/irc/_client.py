@@ -16,11 +16,11 @@ import time
 from collections import deque
 from typing import TYPE_CHECKING, cast
 
-from ._messages import MAX_LINE, decode, format_line, parse
+from appcore.servers.irc._messages import MAX_LINE, decode, format_line, parse
 
 if TYPE_CHECKING:
-    from ._channels import Channel
-    from ._network import Network
+    from appcore.servers.irc._channels import Channel
+    from appcore.servers.irc._network import Network
 
 logger = logging.getLogger("appcore.irc")
 

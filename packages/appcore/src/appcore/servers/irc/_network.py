@@ -13,10 +13,10 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from . import _channels
-from ._channels import CHANNEL_FLAGS, USER_FLAGS, Channel
-from ._client import Client
-from ._messages import (
+from appcore.servers.irc import _channels
+from appcore.servers.irc._channels import CHANNEL_FLAGS, USER_FLAGS, Channel
+from appcore.servers.irc._client import Client
+from appcore.servers.irc._messages import (
     CHANNEL_LENGTH,
     NICK_LENGTH,
     TOPIC_LENGTH,

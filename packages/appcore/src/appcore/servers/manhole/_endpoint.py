@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import dataclasses
 
-from ..._endpoints import (
+from appcore._errors import UsageError
+from appcore.net._endpoints import (
     ServerEndpoint,
     TCPServerEndpoint,
     parse_server_endpoint,
     split_description,
 )
-from ..._errors import UsageError
 
 
 def loopback_by_default(description: str) -> ServerEndpoint:

@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from ..._service import MultiService, Service, iter_services, settle
+from appcore.service._tree import MultiService, Service, iter_services, settle
 
 
 def find_root(service: Service) -> Service:
@@ -88,7 +88,7 @@ class Services:
         ``services.make("echo", "--listen", "tcp:9000:interface=127.0.0.1")`` or
         ``services.make("echo", listen=["tcp:9000:interface=127.0.0.1"])``.
         """
-        from ..._plugins import get_service_maker
+        from appcore.plugins._discovery import get_service_maker
 
         maker = get_service_maker(tapname)
         values: dict[str, Any] = dict(maker.options.parse(argv)) if argv else {}

@@ -8,8 +8,8 @@ import sys
 from collections.abc import Awaitable, Callable
 from typing import Any, Protocol
 
-from ._console import Console
-from ._editor import Interrupted
+from appcore.servers.manhole._console import Console
+from appcore.servers.manhole._editor import Interrupted
 
 logger = logging.getLogger("appcore.manhole")
 
@@ -32,8 +32,8 @@ async def login(
     peer: str,
 ) -> str | None:
     """Ask for a user name and password until one matches; the user, or None to hang up."""
-    from ..._errors import AppcoreError
-    from ..._passwords import check_password
+    from appcore._errors import AppcoreError
+    from appcore._passwords import check_password
 
     loop = asyncio.get_running_loop()
     for _ in range(attempts):

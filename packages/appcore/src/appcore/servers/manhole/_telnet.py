@@ -14,11 +14,18 @@ import codecs
 import logging
 from typing import TYPE_CHECKING, cast
 
-from ._editor import BACKSPACE, CLOSED, INTERRUPT, KILL, KeyDecoder, LineEditor
-from ._session import interact, login
+from appcore.servers.manhole._editor import (
+    BACKSPACE,
+    CLOSED,
+    INTERRUPT,
+    KILL,
+    KeyDecoder,
+    LineEditor,
+)
+from appcore.servers.manhole._session import interact, login
 
 if TYPE_CHECKING:
-    from .telnet import TelnetManholeFactory
+    from appcore.servers.manhole.telnet import TelnetManholeFactory
 
 logger = logging.getLogger("appcore.manhole")
 

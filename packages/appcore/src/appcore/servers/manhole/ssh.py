@@ -14,15 +14,15 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from ..._errors import DataError, NoInputError
-from ..._net import Listener, bind_stream
-from ..._net_connections import ConnectionTracker
-from ..._net_server import _ListeningService
-from ._console import Console
-from ._editor import Interrupted
-from ._endpoint import loopback_by_default
-from ._namespace import make_namespace
-from ._session import interact
+from appcore._errors import DataError, NoInputError
+from appcore.net._connections import ConnectionTracker
+from appcore.net._server import ListeningService
+from appcore.net._sockets import Listener, bind_stream
+from appcore.servers.manhole._console import Console
+from appcore.servers.manhole._editor import Interrupted
+from appcore.servers.manhole._endpoint import loopback_by_default
+from appcore.servers.manhole._namespace import make_namespace
+from appcore.servers.manhole._session import interact
 
 if TYPE_CHECKING:
     import asyncssh
@@ -30,7 +30,7 @@ if TYPE_CHECKING:
 logger = logging.getLogger("appcore.manhole")
 
 
-class SSHManholeService(_ListeningService):
+class SSHManholeService(ListeningService):
     """An SSH manhole listening on ``endpoint``."""
 
     _transient: ClassVar[tuple[str, ...]] = ("_connections",)
@@ -51,7 +51,7 @@ class SSHManholeService(_ListeningService):
         """The host key, generated (and saved) first if its file does not exist."""
         import asyncssh
 
-        from ..._persist import write_atomic
+        from appcore.persist._files import write_atomic
 
         path = Path(self.host_key)
         if not path.exists():
@@ -162,7 +162,7 @@ def make_service(options: Mapping[str, Any]) -> SSHManholeService:
     try:
         import asyncssh
     except ImportError:
-        from ..._errors import UnavailableError
+        from appcore._errors import UnavailableError
 
         raise UnavailableError(
             "the ssh-manhole type needs asyncssh (pip install asyncssh)"

@@ -13,11 +13,11 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from ..._errors import UsageError
-from ..._net_server import StreamServerService
-from ..._protocols import Factory
-from ._endpoint import loopback_by_default
-from ._namespace import make_namespace
+from appcore._errors import UsageError
+from appcore.net._protocols import Factory
+from appcore.net._server import StreamServerService
+from appcore.servers.manhole._endpoint import loopback_by_default
+from appcore.servers.manhole._namespace import make_namespace
 
 DEFAULT_LISTEN = "tcp:4040:interface=127.0.0.1"
 
@@ -39,7 +39,7 @@ class TelnetManholeFactory(Factory):
         self.failure_delay = failure_delay
 
     def build_protocol(self) -> asyncio.BaseProtocol:
-        from ._telnet import TelnetManholeProtocol
+        from appcore.servers.manhole._telnet import TelnetManholeProtocol
 
         return TelnetManholeProtocol(self)
 
@@ -68,7 +68,7 @@ class TelnetManholeService(StreamServerService):
 
 def make_service(options: Mapping[str, Any]) -> TelnetManholeService:
     """The service for ``mktap telnet`` / ``twistd telnet``."""
-    from ..._passwords import read_password_file
+    from appcore._passwords import read_password_file
 
     password_file = Path(options["passwords"]).resolve()
     read_password_file(password_file)  # a missing or malformed file fails now, not at login

@@ -1,0 +1,428 @@
+"""The object graph every persistence format walks: what may be saved, and how it comes back.
+
+A saved tree holds plain values (None, bool, int, float, str, bytes), containers (list, tuple,
+dict, set, frozenset), members of registered enums and instances of registered persistable
+classes. Instances are saved through their state (:func:`persistent_state`: ``__getstate__``
+plus the class version) and rebuilt with ``cls.__new__(cls)`` followed by the state
+(``__setstate__`` where the class has one), after which :class:`~appcore.Persistent` runs
+its upgrade steps. Lists, dicts, sets and instances keep their identity: a value reached twice
+comes back as one object, cycles included. Tuples, frozensets and plain values are values:
+sharing between them is not recorded.
+
+Loading only ever instantiates classes in the persistable registry. A name that is not
+registered yet but lives in a module an installed plugin declares (or in appcore) is imported
+first, which registers its classes; anything else is refused as bad data.
+"""
+
+from __future__ import annotations
+
+import enum
+import importlib
+import math
+from typing import Any
+
+from appcore._errors import AppcoreError, DataError
+from appcore.persist._aliases import current_path
+from appcore.persist._persistent import (
+    VERSION_KEY,
+    Persistent,
+    class_path,
+    persistable_class,
+    persistent_state,
+    transient_names,
+)
+from appcore.persist._persistent import _getstate as standard_getstate
+
+ATOMS: frozenset[type] = frozenset({type(None), bool, int, float, str, bytes})
+MUTABLE: frozenset[type] = frozenset({list, dict, set})
+IMMUTABLE_CONTAINERS: frozenset[type] = frozenset({tuple, frozenset})
+
+# type -> True when instances of it may be saved (registered class or registered enum)
+_checked: dict[type, bool] = {}
+
+
+def is_registered(cls: type) -> bool:
+    """Whether instances of ``cls`` may be saved: it is the class registered under its name."""
+    known = _checked.get(cls)
+    if known is None:
+        known = persistable_class(class_path(cls)) is cls
+        _checked[cls] = known
+    return known
+
+
+def require_registered(cls: type) -> None:
+    """Raise :class:`DataError` unless ``cls`` is a registered persistable class."""
+    if not is_registered(cls):
+        raise DataError(
+            f"cannot save a {class_path(cls)} object: its class is not registered as "
+            "persistable (derive from appcore.Persistent or call register_persistable)"
+        )
+
+
+def allowed_modules() -> frozenset[str]:
+    """Module prefixes whose classes a file may name before they are imported."""
+    try:
+        from appcore.plugins._discovery import allowed_persistable_modules
+    except ImportError:
+        return frozenset({"appcore"})
+    try:
+        return allowed_persistable_modules()
+    except AppcoreError:
+        return frozenset({"appcore"})
+
+
+def _module_allowed(module: str, prefixes: frozenset[str]) -> bool:
+    return any(module == p or module.startswith(p + ".") for p in prefixes)
+
+
+def resolve_class(path: str) -> type:
+    """The registered class named ``module:QualName``; :class:`DataError` when not allowed.
+
+    A path an earlier release wrote is first mapped to today's (``_aliases``). An unregistered
+    name whose module an installed plugin declares (or appcore) is imported first, and the
+    name looked up in it (a public name may be exported lazily): that registers its classes.
+    Nothing else is imported, so a file naming ``os:system`` fails.
+    """
+    cls = persistable_class(path)
+    if cls is not None:
+        return cls
+    path = current_path(path)
+    cls = persistable_class(path)
+    if cls is not None:
+        return cls
+    module, sep, qualname = path.partition(":")
+    if not sep or not module or not qualname:
+        raise DataError(f"bad class name {path!r}: expected 'module:QualName'")
+    if _module_allowed(module, allowed_modules()):
+        try:
+            imported = importlib.import_module(module)
+            getattr(imported, qualname.partition(".")[0], None)
+        except Exception as err:  # a broken plugin module: the file cannot be loaded
+            raise DataError(f"cannot import {module} for class {path}: {err}") from None
+        cls = persistable_class(path)
+        if cls is not None:
+            return cls
+    raise DataError(f"the file names class {path}, which is not a registered persistable class")
+
+
+def resolve_enum(path: str) -> type[enum.Enum]:
+    """A registered enum class, as :func:`resolve_class` finds it."""
+    cls = resolve_class(path)
+    if not issubclass(cls, enum.Enum):
+        raise DataError(f"{path} is not an enum")
+    return cls
+
+
+def enum_member(cls: type[enum.Enum], name: str) -> enum.Enum:
+    """The member called ``name``; :class:`DataError` when there is none."""
+    try:
+        return cls[name]
+    except KeyError:
+        raise DataError(f"{class_path(cls)} has no member {name!r}") from None
+
+
+def get_state(obj: object) -> Any:
+    """The state saved for a registered instance (with its class version for Persistent)."""
+    return persistent_state(obj)
+
+
+def new_instance(cls: type) -> Any:
+    """An empty instance, as unpickling makes one (``cls.__new__(cls)``)."""
+    try:
+        make: Any = cls.__new__  # a class may define its own __new__; pickle calls it too
+        return make(cls)
+    except Exception as err:
+        raise DataError(f"cannot create a {class_path(cls)} object: {err}") from None
+
+
+def set_state(obj: Any, state: Any) -> None:
+    """Restore ``obj`` from ``state`` as pickle does; any failure is bad data."""
+    if state is None:
+        return
+    version: object = 1
+    if isinstance(obj, Persistent) and isinstance(state, dict) and VERSION_KEY in state:
+        state = dict(state)
+        version = state.pop(VERSION_KEY)
+    try:
+        setstate = getattr(obj, "__setstate__", None)
+        if setstate is not None:
+            setstate(state)
+        elif isinstance(state, dict):
+            obj.__dict__.update(state)
+        elif isinstance(state, tuple) and len(state) == 2:
+            inst, slots = state
+            if inst:
+                obj.__dict__.update(inst)
+            if slots:
+                for key, value in slots.items():
+                    setattr(obj, key, value)
+        else:
+            raise TypeError(f"unexpected state of type {type(state).__name__}")
+        if isinstance(obj, Persistent):
+            obj.upgrade_from(version)
+    except AppcoreError:
+        raise
+    except Exception as err:
+        raise DataError(f"cannot restore a {class_path(type(obj))} object: {err}") from None
+
+
+def fill_container(container: Any, items: Any) -> None:
+    """Give a container declared empty (to break a cycle) its content."""
+    try:
+        if isinstance(container, list):
+            container.extend(items)
+        elif isinstance(container, dict | set):
+            container.update(items)
+        else:
+            set_state(container, items)
+    except AppcoreError:
+        raise
+    except Exception as err:
+        raise DataError(f"cannot fill a {type(container).__name__}: {err}") from None
+
+
+# On the walk's stack, marks the end of a node's children; the node's id lies under it.
+_CLOSE = object()
+
+# class -> the attribute names left out of its saved state, when that state is the instance's
+# own ``__dict__`` minus those names; None when the class computes its state some other way.
+_own_state: dict[type, frozenset[str] | None] = {}
+
+
+def own_state_skip(cls: type) -> frozenset[str] | None:
+    """What a writer leaves out of ``vars(obj)`` to get the state of a ``cls`` object, or None.
+
+    For a :class:`Persistent` class with an int version that keeps the standard state (its
+    ``__dict__`` minus its transient names, no slots), :func:`persistent_state` is a copy of
+    ``__dict__`` without those names plus the version. Writers that put the version elsewhere
+    read such an object's attributes in place (skipping the transient names and any stray
+    ``__version__`` attribute, which the version would overwrite) instead of making that copy.
+    """
+    try:
+        return _own_state[cls]
+    except KeyError:
+        pass
+    skip: frozenset[str] | None = None
+    if (
+        issubclass(cls, Persistent)
+        and type(cls.persistence_version) is int
+        and cls.__getstate__ in (object.__getstate__, standard_getstate)
+        and cls.__dictoffset__ != 0
+        and not any("__slots__" in vars(klass) for klass in cls.__mro__)
+    ):
+        skip = transient_names(cls) | {VERSION_KEY}
+    _own_state[cls] = skip
+    return skip
+
+
+class Census:
+    """One walk over a tree: what a writer must know before it writes.
+
+    :attr:`multiple` holds the ``id`` of every list, dict, set and instance reached more than
+    once (it needs a name or an id in the file) and :attr:`states` the state of instances,
+    computed once. Keeping the states (and so every object they hold) alive for the whole save
+    means ``id()`` values stay unique while a writer uses them.
+
+    A full census (the default) holds every instance's state. A ``lean`` census keeps no copy
+    of the tree, and walks it depth-first in the order the TAS writer does, so that statements
+    can be streamed:
+
+    * only the states of classes with their own ``__getstate__`` are held; an instance whose
+      state is its own attributes (see :func:`own_state_skip`) is read in place when written;
+    * :attr:`cyclic` holds what is reached again while its own content is still being walked
+      (a cycle goes through it), and :attr:`classes` every class met, in the order first met
+      (True when met as an instance rather than only as an enum member);
+    * attribute names are not walked (they are strings in all but contrived trees): a writer
+      meeting one that is not a string must take a full census and write again.
+    """
+
+    def __init__(self, root: object, *, lean: bool = False) -> None:
+        self.lean = lean
+        self.multiple: set[int] = set()
+        self.cyclic: set[int] = set()
+        self.classes: dict[type, bool] = {}
+        self.states: dict[int, Any] = {}
+        self._walk(root)
+
+    def _walk(self, root: object) -> None:
+        lean = self.lean
+        seen: set[int] = set()
+        multiple = self.multiple
+        cyclic = self.cyclic
+        classes = self.classes
+        states = self.states
+        checked = _checked
+        own = _own_state
+        walking: set[int] = set()  # nodes whose content is being walked
+        stack: list[Any] = [root]
+        pop = stack.pop
+        push = stack.append
+        extend = stack.extend
+        # Children go on the stack last first, so they come off in the writers' order.
+        while stack:
+            value = pop()
+            kind = type(value)
+            if kind in ATOMS:
+                continue
+            if value is _CLOSE:
+                walking.discard(pop())
+                continue
+            if kind is tuple:
+                extend(reversed(value))
+                continue
+            if kind is frozenset:
+                extend(list(value)[::-1])
+                continue
+            key = id(value)
+            if key in seen:
+                multiple.add(key)
+                if key in walking:
+                    cyclic.add(key)
+                continue
+            if kind is list or kind is dict or kind is set:
+                seen.add(key)
+                if lean:
+                    walking.add(key)
+                    push(key)
+                    push(_CLOSE)
+                if kind is list:
+                    extend(reversed(value))
+                elif kind is dict:
+                    extend(reversed(value.items()))
+                else:
+                    extend(list(value)[::-1])
+            elif not checked.get(kind):
+                require_registered(kind)
+                checked[kind] = True
+                push(value)  # now known to be registered: walk it on the next round
+            elif isinstance(value, enum.Enum):
+                seen.add(key)
+                if kind not in classes:
+                    classes[kind] = False
+            elif lean:
+                seen.add(key)
+                if classes.get(kind) is not True:
+                    classes[kind] = True
+                walking.add(key)
+                push(key)
+                push(_CLOSE)
+                skip = own[kind] if kind in own else own_state_skip(kind)
+                if skip is None:
+                    state = states[key] = persistent_state(value)
+                    if type(state) is dict:
+                        extend(reversed(state.items()))
+                    else:
+                        push(state)
+                    continue
+                attrs = value.__dict__
+                if len(skip) == 1 and VERSION_KEY not in attrs:  # nothing to leave out
+                    extend(reversed(attrs.values()))
+                else:
+                    extend([v for k, v in reversed(attrs.items()) if k not in skip])
+            else:  # a full census counts: the order does not matter
+                seen.add(key)
+                state = states[key] = persistent_state(value)
+                if type(state) is dict:
+                    extend(state)
+                    extend(state.values())
+                else:
+                    push(state)
+
+    def shared(self, value: object) -> bool:
+        """Whether a container or instance is reached more than once (so it needs an id)."""
+        return id(value) in self.multiple
+
+
+def float_text(value: float) -> str | None:
+    """``repr`` of a finite float; None for inf and nan (each format spells those itself)."""
+    if math.isfinite(value):
+        return repr(value)
+    return None
+
+
+def structurally_equal(a: object, b: object) -> bool:
+    """Whether two trees are equal: same classes, same saved state, same sharing and cycles.
+
+    Instances compare by class and by their ``__getstate__`` recursively; lists, dicts, sets
+    and instances must be shared in the same places on both sides (a bijection); floats
+    compare by ``repr`` so ``nan`` equals ``nan`` and ``0.0`` differs from ``-0.0``.
+    """
+    return _Comparison().equal(a, b)
+
+
+class _Comparison:
+    def __init__(self) -> None:
+        self.pairs: dict[int, int] = {}
+        self.reverse: dict[int, int] = {}
+        self._keep: list[object] = []
+        self._done: set[int] = set()
+
+    def equal(self, a: object, b: object) -> bool:
+        kind = type(a)
+        if kind is not type(b):
+            return False
+        if kind is float:
+            return repr(a) == repr(b)
+        if kind in ATOMS:
+            return a == b
+        if kind is tuple:
+            return len(a) == len(b) and all(  # type: ignore[arg-type]
+                self.equal(x, y)
+                for x, y in zip(a, b, strict=True)  # type: ignore[call-overload]
+            )
+        if kind is frozenset or kind is set:
+            if kind is set and not self._pair(a, b):
+                return False
+            return self._equal_sets(a, b)  # type: ignore[arg-type]
+        if isinstance(a, enum.Enum):
+            return a is b
+        if not self._pair(a, b):
+            return False
+        if id(a) in self._done:  # compared already, or being compared up the stack (a cycle)
+            return True
+        self._done.add(id(a))
+        if kind is list:
+            return len(a) == len(b) and all(  # type: ignore[arg-type]
+                self.equal(x, y)
+                for x, y in zip(a, b, strict=True)  # type: ignore[call-overload]
+            )
+        if kind is dict:
+            items_a = list(a.items())  # type: ignore[attr-defined]
+            items_b = list(b.items())  # type: ignore[attr-defined]
+            return len(items_a) == len(items_b) and all(
+                self.equal(ka, kb) and self.equal(va, vb)
+                for (ka, va), (kb, vb) in zip(items_a, items_b, strict=True)
+            )
+        state_a, state_b = get_state(a), get_state(b)
+        self._keep += [state_a, state_b]
+        return self.equal(state_a, state_b)
+
+    def _pair(self, a: object, b: object) -> bool:
+        """Record that ``a`` stands for ``b``; False when either already stands for another."""
+        ia, ib = id(a), id(b)
+        known = self.pairs.get(ia)
+        if known is None:
+            if ib in self.reverse:
+                return False
+            self.pairs[ia] = ib
+            self.reverse[ib] = ia
+            self._keep += [a, b]
+            return True
+        return known == ib
+
+    def _equal_sets(self, a: set[Any] | frozenset[Any], b: set[Any] | frozenset[Any]) -> bool:
+        if len(a) != len(b):
+            return False
+        plain_a = {x for x in a if type(x) in ATOMS and type(x) is not float}
+        plain_b = {x for x in b if type(x) in ATOMS and type(x) is not float}
+        if plain_a != plain_b:
+            return False
+        rest_b = [x for x in b if x not in plain_b or type(x) is float]
+        for x in (x for x in a if x not in plain_a or type(x) is float):
+            for i, y in enumerate(rest_b):
+                if self.equal(x, y):
+                    del rest_b[i]
+                    break
+            else:
+                return False
+        return True

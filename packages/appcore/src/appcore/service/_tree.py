@@ -1,0 +1,243 @@
+"""The service tree: Service, MultiService and the Application at its root.
+
+Start-up happens in two phases. ``privileged_start_service`` runs first, while the process may
+still hold root: servers bind their ports there. Then privileges are dropped and
+``start_service`` runs. ``start_service`` and ``stop_service`` may return an awaitable; the
+runner awaits it, so a stop that flushes or closes connections is complete before the process
+saves its state and exits.
+"""
+
+from __future__ import annotations
+
+import operator
+import weakref
+from collections.abc import Awaitable, Iterator
+from typing import Any, ClassVar, Literal, Protocol, runtime_checkable
+
+from appcore._errors import UsageError
+from appcore.persist._persistent import Persistent
+
+Format = Literal["pickle", "xml", "source"]
+FORMATS: tuple[Format, ...] = ("pickle", "xml", "source")
+
+
+@runtime_checkable
+class IService(Protocol):
+    """What the runner and a parent need from any service."""
+
+    name: str | None
+    parent: MultiService | None
+    running: bool
+
+    def set_service_parent(self, parent: MultiService) -> None: ...
+    def disown_service_parent(self) -> Awaitable[None] | None: ...
+    def privileged_start_service(self) -> None: ...
+    def start_service(self) -> Awaitable[None] | None: ...
+    def stop_service(self) -> Awaitable[None] | None: ...
+
+
+_NAME_OF = operator.attrgetter("name")
+
+# Which services run is runtime state: it lives here, outside every object's __dict__, so a
+# plain Service saves and loads without any Python code per object (see _persistent).
+_running: weakref.WeakSet[Service] = weakref.WeakSet()
+
+
+class Service(Persistent):
+    """A named piece of a running server, started and stopped with its parent."""
+
+    __module__ = "appcore"  # persisted under its public name (persist/_aliases.py)
+
+    @property
+    def running(self) -> bool:
+        """Whether the service has been started and not stopped since (never saved)."""
+        return self in _running
+
+    @running.setter
+    def running(self, value: bool) -> None:
+        if value:
+            _running.add(self)
+        else:
+            _running.discard(self)
+
+    def __init__(self, name: str | None = None) -> None:
+        self.name = name
+        self.parent: MultiService | None = None
+
+    def __repr__(self) -> str:
+        label = f" {self.name!r}" if self.name is not None else ""
+        return f"<{type(self).__name__}{label}>"
+
+    def set_service_parent(self, parent: MultiService) -> None:
+        """Attach this service to ``parent``; if the parent runs, this service starts."""
+        if self.parent is not None:
+            self.disown_service_parent()
+        parent.add_service(self)
+
+    def disown_service_parent(self) -> Awaitable[None] | None:
+        """Detach from the parent; if this service runs, it stops and the stop is returned."""
+        parent = self.parent
+        if parent is None:
+            return None
+        return parent.remove_service(self)
+
+    def privileged_start_service(self) -> None:
+        """Do what needs privileges (bind a low port) before the process drops them."""
+
+    def start_service(self) -> Awaitable[None] | None:
+        """Start serving. May return an awaitable that completes once started."""
+        self.running = True
+        return None
+
+    def stop_service(self) -> Awaitable[None] | None:
+        """Stop serving. May return an awaitable that completes once fully stopped."""
+        self.running = False
+        return None
+
+
+class MultiService(Service):
+    """A service holding ordered children: they start in order and stop in reverse."""
+
+    __module__ = "appcore"  # persisted under its public name (persist/_aliases.py)
+
+    _transient: ClassVar[tuple[str, ...]] = ("named_services",)
+
+    def __init__(self, name: str | None = None) -> None:
+        super().__init__(name)
+        self.services: list[Service] = []
+        self.named_services: dict[str, Service] = {}
+
+    def _after_load(self) -> None:
+        super()._after_load()
+        # Built by C-level iteration: a loaded tree may hold 100,000 children.
+        named = dict(zip(map(_NAME_OF, self.services), self.services, strict=True))
+        named.pop(None, None)
+        self.named_services = named
+
+    def __iter__(self) -> Iterator[Service]:
+        return iter(list(self.services))
+
+    def __len__(self) -> int:
+        return len(self.services)
+
+    def get_service_named(self, name: str) -> Service:
+        """The child called ``name``; ``KeyError`` when there is none."""
+        return self.named_services[name]
+
+    def privileged_start_service(self) -> None:
+        super().privileged_start_service()
+        for service in self:
+            service.privileged_start_service()
+
+    def start_service(self) -> Awaitable[None] | None:
+        super().start_service()
+        pending = [p for p in (s.start_service() for s in self) if p is not None]
+        if not pending:
+            return None
+        return _await_in_order(pending)
+
+    def stop_service(self) -> Awaitable[None] | None:
+        super().stop_service()
+        # Every child gets its stop call even if an earlier one fails to complete.
+        pending = [p for p in (s.stop_service() for s in reversed(self.services)) if p is not None]
+        if not pending:
+            return None
+        return _await_all(pending)
+
+    def add_service(self, service: Service) -> Awaitable[None] | None:
+        """Add a child. If this service is running, the child is started at once."""
+        if service.name is not None:
+            if service.name in self.named_services:
+                raise UsageError(f"a service named {service.name!r} already exists here")
+            self.named_services[service.name] = service
+        self.services.append(service)
+        service.parent = self
+        if not self.running:
+            return None
+        service.privileged_start_service()
+        return _schedule(service.start_service())
+
+    def remove_service(self, service: Service) -> Awaitable[None] | None:
+        """Remove a child. If this service is running, the child is stopped."""
+        if service.name is not None:
+            self.named_services.pop(service.name, None)
+        self.services.remove(service)
+        service.parent = None
+        if not self.running:
+            return None
+        return _schedule(service.stop_service())
+
+
+class Application(MultiService):
+    """The root of a service tree, with the process settings and persistence settings.
+
+    ``name`` names the saved file (``NAME.tap``, ``NAME-shutdown.tap``) and the process;
+    ``uid``/``gid`` are what the runner switches to after the privileged start.
+    """
+
+    __module__ = "appcore"  # persisted under its public name (persist/_aliases.py)
+
+    def __init__(
+        self,
+        name: str,
+        uid: int | None = None,
+        gid: int | None = None,
+        *,
+        process_name: str | None = None,
+        persist_format: Format = "pickle",
+    ) -> None:
+        super().__init__(name)
+        if persist_format not in FORMATS:
+            raise UsageError(f"unknown format {persist_format!r}; choose one of {FORMATS}")
+        self.uid = uid
+        self.gid = gid
+        self.process_name = process_name
+        self.persist_format: Format = persist_format
+
+    @property
+    def app_name(self) -> str:
+        """The application's name, never None (an Application always has one)."""
+        return self.name or "application"
+
+
+def iter_services(root: Service) -> Iterator[Service]:
+    """Every service of a tree, depth first, the root included."""
+    stack: list[Service] = [root]
+    while stack:
+        service = stack.pop()
+        yield service
+        if isinstance(service, MultiService):
+            stack.extend(reversed(service.services))
+
+
+async def _await_in_order(pending: list[Awaitable[None]]) -> None:
+    for item in pending:
+        await item
+
+
+async def _await_all(pending: list[Awaitable[None]]) -> None:
+    import asyncio
+
+    results = await asyncio.gather(*pending, return_exceptions=True)
+    for result in results:
+        if isinstance(result, BaseException):
+            raise result
+
+
+def _schedule(result: Awaitable[None] | None) -> Awaitable[None] | None:
+    """Run a start or stop even if the caller (a manhole line, say) never awaits it."""
+    if result is None:
+        return None
+    import asyncio
+
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return result
+    return asyncio.ensure_future(result)
+
+
+async def settle(result: Awaitable[Any] | None) -> None:
+    """Await what a start or stop call returned, if anything."""
+    if result is not None:
+        await result
