@@ -47,13 +47,23 @@ nox.options.reuse_existing_virtualenvs = False
 nox.options.error_on_missing_interpreters = True
 nox.options.sessions = ["lint", "typecheck", "tests", "build", "integration"]
 
-# Local packages a package's tests run beside it, as subprocesses (never imported): appcore's
-# server types are exercised through mktap and twistd; the packagers bundle twistd.
-TEST_COMPANIONS = {"appcore": ("mktap", "twistd"), "tap2deb": ("twistd",), "tap2rpm": ("twistd",)}
+# Local packages a package's tests run beside it, as subprocesses (never imported): the inetd
+# and manhole types are exercised through mktap and twistd; the packagers bundle twistd (and
+# appcore's packaging tests still build a runtime holding it).
+TEST_COMPANIONS = {
+    "appcore": ("mktap", "twistd"),
+    "appcore-inetd": ("mktap", "twistd"),
+    "appcore-manhole": ("mktap", "twistd"),
+    "tap2deb": ("twistd",),
+    "tap2rpm": ("twistd",),
+}
 # The packagers' lifecycle tests (marked "root": a Debian root, maintainer scripts, systemd)
 # run in integration (tools from wheels) and in package(kind) (from the source trees, on
 # request); their tests(...) sessions run everything else.
 PACKAGERS = {"deb": "tap2deb", "rpm": "tap2rpm"}
+# Extras whose code a package's own modules import (typecheck installs them): only extras
+# with third-party libraries, never those naming the project's other distributions.
+TYPECHECK_EXTRAS = {"appcore": "[uvloop]", "appcore-manhole": "[ssh]"}
 
 
 # ----------------------------------------------------------------------------- helpers
@@ -163,14 +173,20 @@ def import_name(package: str) -> str:
     return read_pyproject(package)["project"]["name"].replace("-", "_")
 
 
+def optional_groups(package: str) -> list[str]:
+    """The names of a package's extras."""
+    return sorted(read_pyproject(package)["project"].get("optional-dependencies", {}))
+
+
 def test_requirements(package: str) -> list[str]:
     groups = read_pyproject(package).get("dependency-groups", {})
     return list(groups.get("test", []))
 
 
 def install_for_tests(session: nox.Session, package: str) -> None:
-    """The package (appcore with its uvloop extra), its test companions and test group."""
-    install_local(session, package, extras="[uvloop]" if package == CORE else "")
+    """The package, appcore with its uvloop extra, its test companions and test group."""
+    session.install(f"{PACKAGES_DIR / CORE}[uvloop]")
+    install_local(session, package)
     companions = [str(PACKAGES_DIR / name) for name in TEST_COMPANIONS.get(package, ())]
     if companions:
         session.install(*companions)
@@ -308,9 +324,11 @@ def fill_wheelhouse(session: nox.Session) -> Path:
     house.mkdir(exist_ok=True)
     session.install("pip")
     ours = [str(p) for p in sorted(DIST.glob("*.whl"))]
+    # the extras too: "twistd[all]" pulls appcore-manhole[ssh], and so asyncssh
+    extras = [f"{tool}[{name}]" for tool in ("mktap", "twistd") for name in optional_groups(tool)]
     session.run(
         "python", "-m", "pip", "download", "--quiet", "--dest", str(house),
-        "--find-links", str(DIST), *ours, "uvloop",
+        "--find-links", str(DIST), *ours, *extras, "uvloop",
     )  # fmt: skip
     return house
 
@@ -355,7 +373,7 @@ def lint(session: nox.Session) -> None:
 @nox.parametrize("package", PACKAGES, ids=PACKAGES)
 def typecheck(session: nox.Session, package: str) -> None:
     """mypy --strict on one package, in a venv holding only its declared dependencies."""
-    install_local(session, package, extras="[uvloop]" if package == CORE else "")
+    install_local(session, package, extras=TYPECHECK_EXTRAS.get(package, ""))
     session.install(MYPY, *read_pyproject(package).get("dependency-groups", {}).get("types", []))
     session.run(
         "mypy", "--config-file", str(ROOT / "pyproject.toml"), str(PACKAGES_DIR / package / "src")

@@ -159,7 +159,7 @@ def spawn_to_200(runner: Runner, site: Path, use_web_type: bool, workdir: Path) 
         app = workdir / "web_app.py"
         app.write_text(
             "from appcore import Application\n"
-            "from appcore.web import Site, WebService\n"
+            "from appcore_web import Site, WebService\n"
             "application = Application('web')\n"
             f"WebService(Site({str(site)!r}), [{listen!r}]).set_service_parent(application)\n"
         )

@@ -33,8 +33,8 @@ FILES = {"1KiB": 1024, "1MiB": 1024 * 1024}
 LAUNCHER = """
 import sys
 from appcore import run_application
-from appcore.web.tap import make_service
-from appcore.web._maker import web
+from appcore_web.tap import make_service
+from appcore_web._maker import web
 root, port, log, loop, workers = sys.argv[1:6]
 options = web.options.parse([
     "--path", root, "--listen", f"tcp:{port}:interface=127.0.0.1",

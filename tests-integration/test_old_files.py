@@ -136,7 +136,7 @@ class EchoBackend:
 
 @pytest.fixture(scope="module")
 def tools(make_venv):  # type: ignore[no-untyped-def]
-    return make_venv("mktap", "tapconvert", "twistd")
+    return make_venv("mktap[all]", "tapconvert", "twistd[all]")
 
 
 @pytest.fixture(params=RELEASES, ids=[p.name for p in RELEASES])

@@ -48,6 +48,9 @@ def test_a_tool_alone_pulls_no_other_tool(make_venv, tool: str) -> None:
     assert tool in installed
     assert "appcore" in installed
     assert not (installed & TOOLS) - {tool}, sorted(installed & TOOLS)
+    # no server type's library either: those come with the server types' distributions
+    assert not installed & {"httptools", "aioftp", "asyncssh"}, sorted(installed)
+    assert not {name for name in installed if name.startswith("appcore-")}, sorted(installed)
     done = env.run(env.bin(tool), "--version")
     assert done.returncode == 0, done.stderr
     assert done.stdout.startswith(f"{tool} ")

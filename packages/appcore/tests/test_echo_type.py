@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import re
 import socket
 from collections.abc import Callable
 from pathlib import Path
@@ -84,22 +85,44 @@ def test_echo_rejects_a_client_endpoint() -> None:
         get_service_maker("echo").make_service({"listen": ["tcp:host=127.0.0.1:port=80"]})
 
 
-def test_builtin_table_matches_appcore_entry_points() -> None:
+def test_known_table_matches_appcore_entry_points() -> None:
     from importlib.metadata import distribution
 
-    from appcore.plugins._discovery import BUILTIN_MAKERS, GROUP
+    from appcore.plugins._discovery import GROUP, KNOWN_MAKERS
 
     registered = {
         ep.name: ep.value for ep in distribution("appcore").entry_points if ep.group == GROUP
     }
-    assert registered == BUILTIN_MAKERS
+    assert registered == {
+        name: maker for name, (dist, maker) in KNOWN_MAKERS.items() if dist == "appcore"
+    }
 
 
-def test_builtin_lookup_returns_the_discovered_maker() -> None:
+def test_known_lookup_returns_the_discovered_maker() -> None:
     from appcore import discover_service_makers
-    from appcore.plugins._discovery import BUILTIN_MAKERS
 
-    direct = {name: get_service_maker(name) for name in BUILTIN_MAKERS}
-    found = discover_service_makers().makers
-    for name, maker in direct.items():
-        assert found[name] is maker
+    direct = get_service_maker("echo")
+    assert discover_service_makers().makers["echo"] is direct
+
+
+@pytest.mark.parametrize(
+    ("tapname", "install"),
+    [("web", "pip install appcore-web"), ("ssh-manhole", "pip install 'appcore-manhole[ssh]'")],
+)
+def test_a_known_type_not_installed_names_its_distribution(tapname: str, install: str) -> None:
+    from appcore import UnavailableError
+
+    # appcore's tests run without the plugin distributions installed
+    with pytest.raises(UnavailableError, match=f"not installed: {re.escape(install)}$"):
+        get_service_maker(tapname)
+
+
+def test_a_file_holding_a_missing_plugin_class_names_its_distribution() -> None:
+    from appcore import UnavailableError, loads
+
+    text = (
+        b'# appcore TAS 1\nSite = cls("appcore.web._site:Site", version=1)\n'
+        b'_0 = make(Site, {"root": "/srv"})\napplication = _0\n'
+    )
+    with pytest.raises(UnavailableError, match="appcore-web distribution.*pip install appcore-web"):
+        loads(text, "source")

@@ -9,6 +9,7 @@ points yet.
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -52,9 +53,6 @@ def env(tmp_path: Path) -> dict[str, str]:
     (plugins / "fixture.py").write_text(FIXTURE_PLUGIN)
     (plugins / "fixture_server.py").write_text(FIXTURE_SERVER)
     (plugins / "kaputt.py").write_text("raise RuntimeError('this plugin is broken on purpose')\n")
-    (plugins / "admin_types.py").write_text(
-        "from appcore._makers_admin import inetd, ssh_manhole, telnet\n"
-    )
     values = {k: v for k, v in os.environ.items() if k not in ("MKTAP_PASSPHRASE", "APPCORE_DEBUG")}
     values["PYTHONPATH"] = str(plugins.parent)
     values["COLUMNS"] = "200"
@@ -102,8 +100,9 @@ def test_help_lists_every_type_with_its_description(work: Path, env: dict[str, s
     assert "An echo server (RFC 862)" in listing
     assert "fixture" in listing
     assert "A fixture server type for mktap's tests." in listing
-    assert "telnet" in listing
-    assert "inetd" in listing
+    # known server types whose distributions are not installed here are listed with the fix
+    assert re.search(r"telnet\s+NOT INSTALLED: pip install appcore-manhole", listing)
+    assert re.search(r"web\s+NOT INSTALLED: pip install appcore-web", listing)
     assert "kaputt" in listing
     assert "BROKEN" in listing
     assert "broken on purpose" in listing
@@ -288,10 +287,19 @@ def test_append_target_problems(work: Path, env: dict[str, str]) -> None:
 
 
 def test_server_type_errors_keep_their_codes(work: Path, env: dict[str, str]) -> None:
-    one_line_error(mktap(work, env, "telnet"), 64, "--passwords")
-    one_line_error(mktap(work, env, "telnet", "--passwords", "absent.passwd"), 66, "absent")
-    (work.parent / "bad.conf").write_text("echo stream tcp sometimes root internal\n")
-    one_line_error(mktap(work, env, "inetd", "-f", str(work.parent / "bad.conf")), 65, "bad.conf:1")
+    one_line_error(mktap(work, env, "fixture", "--port", "x"), 64, "--port")
+    one_line_error(mktap(work, env, "echo", "--listen", "tcp:host=a:port=1"), 64, "host=a")
+    assert list(work.iterdir()) == []
+
+
+@pytest.mark.parametrize(
+    ("tapname", "install"),
+    [("ftp", "pip install appcore-ftp"), ("ssh-manhole", "pip install 'appcore-manhole[ssh]'")],
+)
+def test_a_known_type_not_installed_names_its_distribution(
+    work: Path, env: dict[str, str], tapname: str, install: str
+) -> None:
+    one_line_error(mktap(work, env, tapname, "--listen", "tcp:2121"), 69, install)
     assert list(work.iterdir()) == []
 
 

@@ -332,13 +332,14 @@ def namespaces_skip_reason() -> str | None:
 def booted_systemd_skip_reason() -> str | None:
     """Why systemd-nspawn cannot boot a container here, or None.
 
-    systemd in the container needs the unified cgroup hierarchy: a chroot without /sys
-    mounted, or a container that hides it, cannot give that.
+    systemd in the container needs a cgroup file system (unified or hybrid): a chroot without
+    /sys mounted, or a container that hides it, cannot give that.
     """
-    if not Path("/sys/fs/cgroup/cgroup.controllers").is_file():
+    cgroups = Path("/sys/fs/cgroup")
+    if not cgroups.is_dir() or not any(cgroups.iterdir()):
         return (
-            "needs a booted systemd in systemd-nspawn, which needs the unified cgroup "
-            "hierarchy at /sys/fs/cgroup: not mounted here (a chroot?)"
+            "needs a booted systemd in systemd-nspawn, which needs the cgroup file system at "
+            "/sys/fs/cgroup: not mounted here (a chroot?)"
         )
     return namespaces_skip_reason()
 

@@ -35,6 +35,7 @@ _export(
     "CantCreateError",
     "IOFailure",
     "PermissionDenied",
+    "describe_os_error",
 )
 # --- the service tree
 _export(
@@ -47,6 +48,7 @@ _export(
     "MultiService",
     "Application",
     "iter_services",
+    "settle",
     "FORMATS",
 )
 # --- event loops and running
@@ -78,7 +80,18 @@ _export(
     "UNIXClientEndpoint",
     "parse_server_endpoint",
     "parse_client_endpoint",
+    "split_description",
 )
+_export(
+    "net._sockets",
+    "Listener",
+    "bind_stream",
+    "bind_datagram",
+    "bind_error",
+    "server_ssl_context",
+    "client_ssl_context",
+)
+_export("net._connections", "ConnectionTracker")
 _export("net._protocols", "Factory", "DatagramFactory", "EchoFactory", "EchoDatagramFactory")
 _export("net._server", "ListeningService", "StreamServerService", "DatagramServerService")
 _export("net._client", "ReconnectingClientService")
@@ -93,6 +106,7 @@ _export(
     "discover_service_makers",
     "get_service_maker",
     "allowed_persistable_modules",
+    "missing_server_types",
 )
 _export(
     "_log",
@@ -120,6 +134,14 @@ _export(
     "SHUTDOWN_TAG",
 )
 _export("persist._graph", "structurally_equal")
+_export(
+    "_passwords",
+    "hash_password",
+    "verify_password",
+    "password_line",
+    "read_password_file",
+    "check_password",
+)
 
 # --- packaging support
 _export(
@@ -206,7 +228,12 @@ if TYPE_CHECKING:
         module_distributions,
         requirement_closure,
     )
-    from appcore._cli import distribution_version, error_line, run_cli, version_callback
+    from appcore._cli import (
+        distribution_version,
+        error_line,
+        run_cli,
+        version_callback,
+    )
     from appcore._errors import (
         AppcoreError,
         CantCreateError,
@@ -218,6 +245,7 @@ if TYPE_CHECKING:
         PermissionDenied,
         UnavailableError,
         UsageError,
+        describe_os_error,
     )
     from appcore._log import (
         FileObserver,
@@ -251,13 +279,25 @@ if TYPE_CHECKING:
         systemd_unit,
         write_reproducible_tar,
     )
+    from appcore._passwords import (
+        check_password,
+        hash_password,
+        password_line,
+        read_password_file,
+        verify_password,
+    )
     from appcore._runner import (
         run_application,
         serve_until_signal,
         start_application,
         stop_application,
     )
-    from appcore.net._client import ReconnectingClientService
+    from appcore.net._client import (
+        ReconnectingClientService,
+    )
+    from appcore.net._connections import (
+        ConnectionTracker,
+    )
     from appcore.net._endpoints import (
         ClientEndpoint,
         Endpoint,
@@ -272,9 +312,27 @@ if TYPE_CHECKING:
         UNIXServerEndpoint,
         parse_client_endpoint,
         parse_server_endpoint,
+        split_description,
     )
-    from appcore.net._protocols import DatagramFactory, EchoDatagramFactory, EchoFactory, Factory
-    from appcore.net._server import DatagramServerService, ListeningService, StreamServerService
+    from appcore.net._protocols import (
+        DatagramFactory,
+        EchoDatagramFactory,
+        EchoFactory,
+        Factory,
+    )
+    from appcore.net._server import (
+        DatagramServerService,
+        ListeningService,
+        StreamServerService,
+    )
+    from appcore.net._sockets import (
+        Listener,
+        bind_datagram,
+        bind_error,
+        bind_stream,
+        client_ssl_context,
+        server_ssl_context,
+    )
     from appcore.persist._files import (
         EXTENSIONS,
         SHUTDOWN_TAG,
@@ -289,7 +347,9 @@ if TYPE_CHECKING:
         sniff_format,
         write_atomic,
     )
-    from appcore.persist._graph import structurally_equal
+    from appcore.persist._graph import (
+        structurally_equal,
+    )
     from appcore.persist._persistent import (
         Persistent,
         class_path,
@@ -303,9 +363,16 @@ if TYPE_CHECKING:
         allowed_persistable_modules,
         discover_service_makers,
         get_service_maker,
+        missing_server_types,
     )
-    from appcore.plugins._options import Option, Options
-    from appcore.service._timer import PeriodicAction, TimerService
+    from appcore.plugins._options import (
+        Option,
+        Options,
+    )
+    from appcore.service._timer import (
+        PeriodicAction,
+        TimerService,
+    )
     from appcore.service._tree import (
         FORMATS,
         Application,
@@ -313,6 +380,7 @@ if TYPE_CHECKING:
         MultiService,
         Service,
         iter_services,
+        settle,
     )
 
     __version__: str

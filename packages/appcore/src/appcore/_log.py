@@ -1,7 +1,7 @@
 """Logging: the project's logger and the observers a server process writes to.
 
 Library code logs through ``logging.getLogger("appcore")`` and its children
-(``appcore.twistd``, ``appcore.web``): see :func:`get_logger`. A tool that runs a server calls
+(``appcore.twistd``, ``appcore_web``): see :func:`get_logger`. A tool that runs a server calls
 :func:`configure_logging` once to choose where records go:
 
 * a file (:class:`FileObserver`), optionally rotated by size and/or daily, re-opened by

@@ -127,7 +127,7 @@ def _group_class() -> type[Any]:
 
 def build_app() -> typer.Typer:
     """The typer app: generic options on the group, one command per server type."""
-    from appcore import FORMATS, discover_service_makers
+    from appcore import FORMATS, discover_service_makers, missing_server_types
 
     generic = _Generic()
     app = typer.Typer(
@@ -239,6 +239,8 @@ def build_app() -> typer.Typer:
     for error in found.errors:
         if error.name not in found.makers:
             _add_broken(app, error.name, error.message)
+    for name, install in sorted(missing_server_types().items()):
+        _add_missing(app, name, install)
     return app
 
 
@@ -261,6 +263,22 @@ def _add_broken(app: typer.Typer, name: str, message: str) -> None:
         short_help=f"BROKEN: {reason}",
         context_settings={"ignore_unknown_options": True, "allow_extra_args": True},
     )(broken)
+
+
+def _add_missing(app: typer.Typer, name: str, install: str) -> None:
+    """A known server type whose distribution is not installed: listed, and named on use."""
+
+    def missing() -> None:
+        from appcore import get_service_maker
+
+        get_service_maker(name)  # raises UnavailableError naming what to install
+
+    app.command(
+        name=name,
+        help=f"NOT INSTALLED: {install}",
+        short_help=f"NOT INSTALLED: {install}",
+        context_settings={"ignore_unknown_options": True, "allow_extra_args": True},
+    )(missing)
 
 
 def _type_help_first(args: list[str]) -> list[str]:

@@ -31,6 +31,22 @@ and its options (twistd web --path ./site; twistd NAME --help shows NAME's optio
 """
 
 
+def _server_types_epilog() -> str:
+    """The server types ``twistd NAME`` can run here, and the known ones not installed."""
+    from appcore import discover_service_makers, missing_server_types
+
+    found = discover_service_makers()
+    lines = ["\b", "Server types (twistd NAME --help shows NAME's options):"]
+    for name, maker in sorted(found.makers.items()):
+        lines.append(f"  {name:<12} {maker.description}")
+    for error in found.errors:
+        if error.name not in found.makers:
+            lines.append(f"  {error.name:<12} BROKEN: {error.message}")
+    for name, install in sorted(missing_server_types().items()):
+        lines.append(f"  {name:<12} not installed: {install}")
+    return "\n".join(lines)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run twistd with ``argv`` (default: ``sys.argv[1:]``); returns the exit code."""
     args = list(sys.argv[1:] if argv is None else argv)
@@ -204,5 +220,5 @@ def build_app() -> typer.Typer:
     # Real objects, not the strings ``from __future__ import annotations`` leaves behind.
     twistd.__annotations__ = {p.name: p.annotation for p in params}
     twistd.__doc__ = DESCRIPTION
-    app.command()(twistd)
+    app.command(epilog=_server_types_epilog())(twistd)
     return app

@@ -27,9 +27,35 @@ _CORE_0_1 = {
     "appcore._net_client": ("ReconnectingClientService",),
 }  # fmt: skip
 
+# appcore 0.1: the server types were built in; since 0.2 each is its own distribution.
+_PLUGINS_0_1 = {
+    ("appcore.web._site", "appcore_web"): ("Site", "WebService"),
+    ("appcore.web._limits", "appcore_web"): ("Limits",),
+    ("appcore.web._workers", "appcore_web"): ("WorkerPool",),
+    ("appcore.servers.ftp", "appcore_ftp"): ("FTPFactory", "FTPServerService"),
+    ("appcore.servers.irc", "appcore_irc"): ("IRCFactory", "IRCServerService"),
+    ("appcore.servers.portforward", "appcore_portforward"): ("PortForwardFactory",),
+    ("appcore.servers.manhole.telnet", "appcore_manhole"): (
+        "TelnetManholeFactory", "TelnetManholeService",
+    ),
+    ("appcore.servers.manhole.ssh", "appcore_manhole"): ("SSHManholeService",),
+    ("appcore.servers.inetd", "appcore_inetd"): ("InetdService",),
+    ("appcore.servers.inetd._programs", "appcore_inetd"): ("ProgramService",),
+    ("appcore.servers.inetd._internal", "appcore_inetd"): (
+        "DiscardFactory", "DaytimeFactory", "TimeFactory", "ChargenFactory",
+        "DiscardDatagramFactory", "DaytimeDatagramFactory", "TimeDatagramFactory",
+        "ChargenDatagramFactory",
+    ),
+}  # fmt: skip
+
 #: release that moved them -> {old class path: class path today}
 MOVED: dict[str, dict[str, str]] = {
     "0.2": {
+        **{
+            f"{module}:{name}": f"{package}:{name}"
+            for (module, package), names in _PLUGINS_0_1.items()
+            for name in names
+        },
         "appcore._net_server:_ListeningService": "appcore:ListeningService",
         **{
             f"{module}:{name}": f"appcore:{name}"

@@ -21,7 +21,7 @@ import importlib
 import math
 from typing import Any
 
-from appcore._errors import AppcoreError, DataError
+from appcore._errors import AppcoreError, DataError, UnavailableError
 from appcore.persist._aliases import current_path
 from appcore.persist._persistent import (
     VERSION_KEY,
@@ -102,6 +102,15 @@ def resolve_class(path: str) -> type:
         cls = persistable_class(path)
         if cls is not None:
             return cls
+    else:
+        from appcore.plugins._discovery import install_hint, known_distribution
+
+        distribution = known_distribution(module)
+        if distribution is not None:
+            raise UnavailableError(
+                f"the file holds {path} from the {distribution} distribution, which is not "
+                f"installed: {install_hint(distribution)}"
+            )
     raise DataError(f"the file names class {path}, which is not a registered persistable class")
 
 

@@ -132,18 +132,58 @@ class Discovery:
 
 _cache: Discovery | None = None
 
-# appcore's own server types, also registered as entry points (a test keeps both in step).
-# Looking these up needs no entry-point scan, which keeps `twistd web` quick to start.
-BUILTIN_MAKERS: dict[str, str] = {
-    "echo": "appcore.plugins._echo:echo",
-    "web": "appcore.web._maker:web",
-    "ftp": "appcore._makers_net:ftp",
-    "irc": "appcore._makers_net:irc",
-    "portforward": "appcore._makers_net:portforward",
-    "telnet": "appcore._makers_admin:telnet",
-    "ssh-manhole": "appcore._makers_admin:ssh_manhole",
-    "inetd": "appcore._makers_admin:inetd",
+# The project's server types: tapname -> (distribution to install, its ServiceMaker). echo is
+# built in; the others are plugin distributions (a test keeps this in step with their entry
+# points). A known type is looked up without an entry-point scan, which keeps `twistd web`
+# quick to start, and a known type that is not installed is named with what to install.
+KNOWN_MAKERS: dict[str, tuple[str, str]] = {
+    "echo": ("appcore", "appcore.plugins._echo:echo"),
+    "web": ("appcore-web", "appcore_web._maker:web"),
+    "ftp": ("appcore-ftp", "appcore_ftp._maker:ftp"),
+    "irc": ("appcore-irc", "appcore_irc._maker:irc"),
+    "portforward": ("appcore-portforward", "appcore_portforward._maker:portforward"),
+    "telnet": ("appcore-manhole", "appcore_manhole._maker:telnet"),
+    "ssh-manhole": ("appcore-manhole[ssh]", "appcore_manhole._maker:ssh_manhole"),
+    "inetd": ("appcore-inetd", "appcore_inetd._maker:inetd"),
 }
+
+
+def known_distribution(module: str) -> str | None:
+    """The distribution of the project's that provides ``module``, if it is one of them."""
+    top = module.partition(".")[0]
+    for distribution, maker in KNOWN_MAKERS.values():
+        if maker.partition(".")[0].partition(":")[0] == top and top != "appcore":
+            return distribution.partition("[")[0]
+    return None
+
+
+def missing_server_types() -> dict[str, str]:
+    """Known server types not installed here: tapname -> the ``pip install`` that adds it."""
+    found = discover_service_makers()
+    return {
+        name: install_hint(distribution)
+        for name, (distribution, _) in KNOWN_MAKERS.items()
+        if name not in found.makers and not any(e.name == name for e in found.errors)
+    }
+
+
+def install_hint(distribution: str) -> str:
+    return f"pip install '{distribution}'" if "[" in distribution else f"pip install {distribution}"
+
+
+def _load_known(name: str) -> ServiceMaker | None:
+    """The known server type ``name`` when its distribution is installed; else None."""
+    module, _, attr = KNOWN_MAKERS[name][1].partition(":")
+    try:
+        imported = importlib.import_module(module)
+    except ModuleNotFoundError as err:
+        if err.name is not None and module.startswith(err.name):
+            return None  # the distribution is not installed
+        raise UnavailableError(f"server type {name!r} is broken: {_describe(err)}") from None
+    except Exception as err:
+        raise UnavailableError(f"server type {name!r} is broken: {_describe(err)}") from None
+    maker: ServiceMaker = getattr(imported, attr)
+    return maker
 
 
 def discover_service_makers(*, refresh: bool = False) -> Discovery:
@@ -160,10 +200,10 @@ def get_service_maker(name: str) -> ServiceMaker:
     Raises :class:`UnavailableError` naming the closest known names for an unknown type, or
     carrying the plugin's own error when that plugin is broken.
     """
-    if _cache is None and name in BUILTIN_MAKERS:
-        module, _, attr = BUILTIN_MAKERS[name].partition(":")
-        builtin: ServiceMaker = getattr(importlib.import_module(module), attr)
-        return builtin
+    if _cache is None and name in KNOWN_MAKERS:
+        known = _load_known(name)
+        if known is not None:
+            return known
     found = discover_service_makers()
     maker = found.makers.get(name)
     if maker is not None:
@@ -171,6 +211,12 @@ def get_service_maker(name: str) -> ServiceMaker:
     for error in found.errors:
         if error.name == name:
             raise UnavailableError(f"server type {name!r} is broken: {error.message}")
+    if name in KNOWN_MAKERS:
+        distribution = KNOWN_MAKERS[name][0]
+        raise UnavailableError(
+            f"server type {name!r} is in the {distribution.partition('[')[0]} distribution, "
+            f"which is not installed: {install_hint(distribution)}"
+        )
     close = difflib.get_close_matches(name, list(found.makers), n=3, cutoff=0.5)
     if close:
         hint = "did you mean " + " or ".join(repr(c) for c in close) + "?"

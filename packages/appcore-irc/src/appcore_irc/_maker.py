@@ -1,0 +1,57 @@
+"""The irc server type declaration: names, options and where the code lives.
+
+Light on purpose: listing server types imports this, never the server code.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from appcore import Option, Options, ServiceMaker
+
+
+def _positive(value: int) -> int:
+    if value < 1:
+        raise ValueError(f"must be at least 1, not {value}")
+    return value
+
+
+irc = ServiceMaker(
+    tapname="irc",
+    description="An IRC server (RFC 1459/2812 core): channels, messages, topics, modes, MOTD.",
+    options=Options(
+        Option(
+            "listen",
+            str,
+            default="tcp:6667",
+            help="endpoint to serve, e.g. tcp:6667:interface=127.0.0.1",
+            short="l",
+            metavar="ENDPOINT",
+        ),
+        Option("name", str, default="irc.localhost", help="the server's name"),
+        Option("motd", Path, help="message-of-the-day file (read at every MOTD)", metavar="FILE"),
+        Option(
+            "max_clients",
+            int,
+            default=1000,
+            help="connections served at once",
+            validate=_positive,
+        ),
+        Option(
+            "flood_rate",
+            float,
+            default=2.0,
+            help="lines per second a client may send in the long run",
+            metavar="NUMBER",
+        ),
+        Option(
+            "flood_burst",
+            int,
+            default=20,
+            help="lines a client may send in a burst before the rate applies",
+            validate=_positive,
+        ),
+    ),
+    module="appcore_irc._service",
+    persistable_modules=("appcore_irc",),
+)

@@ -1,0 +1,94 @@
+"""The telnet, ssh-manhole server type declarations: names, options and where the code lives.
+
+Light on purpose: listing server types imports this, never the server code.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from appcore import Option, Options, ServiceMaker
+
+
+def _positive(value: float) -> float:
+    if value <= 0:
+        raise ValueError(f"must be more than 0, got {value}")
+    return value
+
+
+def _not_negative(value: float) -> float:
+    if value < 0:
+        raise ValueError(f"must not be negative, got {value}")
+    return value
+
+
+telnet = ServiceMaker(
+    tapname="telnet",
+    description="A manhole: a Python prompt inside the running application, over telnet.",
+    options=Options(
+        Option(
+            "listen",
+            str,
+            default="tcp:4040:interface=127.0.0.1",
+            help="endpoint to listen on; a tcp endpoint without an interface listens on "
+            "127.0.0.1 only",
+            short="l",
+            metavar="ENDPOINT",
+        ),
+        Option(
+            "passwords",
+            Path,
+            help="password file: NAME:HASH lines (scrypt hashes, see appcore._passwords)",
+            short="p",
+            metavar="FILE",
+            required=True,
+        ),
+        Option(
+            "attempts", int, default=3, help="failed logins before hanging up", validate=_positive
+        ),
+        Option(
+            "failure_delay",
+            float,
+            default=1.0,
+            help="seconds to wait after a failed login",
+            validate=_not_negative,
+        ),
+    ),
+    module="appcore_manhole.telnet",
+    persistable_modules=("appcore_manhole",),
+)
+
+
+ssh_manhole = ServiceMaker(
+    tapname="ssh-manhole",
+    description="A manhole over SSH: a Python prompt inside the running application, "
+    "public-key logins.",
+    options=Options(
+        Option(
+            "listen",
+            str,
+            default="tcp:4041:interface=127.0.0.1",
+            help="endpoint to listen on; a tcp endpoint without an interface listens on "
+            "127.0.0.1 only",
+            short="l",
+            metavar="ENDPOINT",
+        ),
+        Option(
+            "authorized_keys",
+            Path,
+            help="OpenSSH authorized_keys file of the keys allowed to log in (any user name)",
+            short="k",
+            metavar="FILE",
+            required=True,
+        ),
+        Option(
+            "host_key",
+            Path,
+            default="manhole_host_key",
+            help="the server's private host key; an Ed25519 key is generated there if missing",
+            metavar="FILE",
+        ),
+    ),
+    module="appcore_manhole.ssh",
+    persistable_modules=("appcore_manhole",),
+)

@@ -1,0 +1,184 @@
+"""The ``ssh-manhole`` server type: the manhole over SSH (asyncssh), public keys only.
+
+Any user name may log in with a key listed in the authorized_keys file, which is read again
+at each login. The host key is read from its file at start, and generated there (Ed25519,
+mode 0600, written atomically) when the file does not exist yet. With a terminal the session
+gets asyncssh's line editor (arrows, history); ``ssh HOST 'CODE'`` runs CODE and exits.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Mapping
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, ClassVar
+
+from appcore import (
+    ConnectionTracker,
+    DataError,
+    Listener,
+    ListeningService,
+    NoInputError,
+    bind_stream,
+)
+from appcore_manhole._console import Console
+from appcore_manhole._editor import Interrupted
+from appcore_manhole._endpoint import loopback_by_default
+from appcore_manhole._namespace import make_namespace
+from appcore_manhole._session import interact
+
+if TYPE_CHECKING:
+    import asyncssh
+
+logger = logging.getLogger("appcore.manhole")
+
+
+class SSHManholeService(ListeningService):
+    """An SSH manhole listening on ``endpoint``."""
+
+    __module__ = "appcore_manhole"  # persisted under its public name
+
+    _transient: ClassVar[tuple[str, ...]] = ("_connections",)
+    _connections: set[Any] | None = None
+
+    def __init__(
+        self, endpoint: str, authorized_keys: str, host_key: str, name: str | None = None
+    ) -> None:
+        super().__init__(name)
+        self.endpoint = loopback_by_default(endpoint)
+        self.authorized_keys = authorized_keys
+        self.host_key = host_key
+
+    def _bind(self) -> Listener:
+        return bind_stream(self.endpoint)
+
+    def load_host_key(self) -> asyncssh.SSHKey:
+        """The host key, generated (and saved) first if its file does not exist."""
+        import asyncssh
+
+        from appcore import write_atomic
+
+        path = Path(self.host_key)
+        if not path.exists():
+            key = asyncssh.generate_private_key("ssh-ed25519")
+            write_atomic(path, key.export_private_key(), private=True)
+            logger.info("generated the manhole host key %s", path)
+            return key
+        try:
+            return asyncssh.read_private_key(path)
+        except OSError as err:
+            raise NoInputError(f"cannot read host key {path}: {err.strerror or err}") from None
+        except (ValueError, asyncssh.KeyImportError) as err:
+            raise DataError(f"host key {path} is not a private key: {err}") from None
+
+    async def _open(self, listener: Listener, tracker: ConnectionTracker) -> Any:
+        import asyncssh
+
+        host_key = self.load_host_key()
+        self._connections = connections = set()
+        service = self
+
+        class Server(asyncssh.SSHServer):
+            conn: asyncssh.SSHServerConnection | None = None
+
+            def connection_made(self, conn: asyncssh.SSHServerConnection) -> None:
+                self.conn = conn
+                connections.add(conn)
+
+            def connection_lost(self, exc: Exception | None) -> None:
+                connections.discard(self.conn)
+
+            def begin_auth(self, username: str) -> bool:
+                assert self.conn is not None
+                try:
+                    keys = asyncssh.read_authorized_keys(service.authorized_keys)
+                except (OSError, ValueError) as err:
+                    logger.error("manhole: cannot read %s: %s", service.authorized_keys, err)
+                    keys = asyncssh.import_authorized_keys("")
+                self.conn.set_authorized_keys(keys)
+                return True
+
+            def password_auth_supported(self) -> bool:
+                return False
+
+        return await asyncssh.listen(
+            sock=listener.sock,
+            server_factory=Server,
+            server_host_keys=[host_key],
+            process_factory=self._session,
+            encoding="utf-8",
+            line_editor=True,
+            keepalive_interval=60,
+        )
+
+    def _stop_accepting(self, handle: Any) -> None:
+        handle.close()
+        for conn in list(self._connections or ()):
+            conn.close()
+
+    async def _closed(self, handle: Any) -> None:
+        try:
+            await asyncio.wait_for(handle.wait_closed(), self.close_grace + 1.0)
+        except TimeoutError:
+            logger.warning("%r: server did not close in time", self)
+
+    async def _session(self, process: asyncssh.SSHServerProcess[str]) -> None:
+        import asyncssh
+
+        user = process.get_extra_info("username") or "?"
+        namespace = make_namespace(self, [("user", user)])
+
+        def write(text: str) -> None:
+            if not process.is_closing():
+                process.stdout.write(text.replace("\r\n", "\n"))
+
+        async def read_line(prompt: str, echo: bool = True) -> str | None:
+            write(prompt)
+            while True:
+                try:
+                    line = await process.stdin.readline()
+                except asyncssh.TerminalSizeChanged:
+                    continue
+                except (asyncssh.BreakReceived, asyncssh.SignalReceived):
+                    write("\n")
+                    raise Interrupted from None
+                if not line:
+                    return None
+                return line.rstrip("\r\n")
+
+        try:
+            if process.command:
+                console = Console(namespace, write)
+                await console.run_source(process.command)
+            else:
+                await interact(read_line, write, namespace, user)
+        except (asyncssh.Error, ConnectionError, BrokenPipeError):
+            pass
+        except SystemExit:
+            pass
+        except Exception:
+            logger.exception("manhole: SSH session of %s failed", user)
+        finally:
+            process.exit(0)
+
+
+def make_service(options: Mapping[str, Any]) -> SSHManholeService:
+    """The service for ``mktap ssh-manhole`` / ``twistd ssh-manhole``."""
+    try:
+        import asyncssh
+    except ImportError:
+        from appcore import UnavailableError
+
+        raise UnavailableError(
+            "the ssh-manhole type needs asyncssh (pip install asyncssh)"
+        ) from None
+    keys = Path(options["authorized_keys"]).resolve()
+    try:
+        asyncssh.read_authorized_keys(str(keys))
+    except OSError as err:
+        raise NoInputError(f"cannot read {keys}: {err.strerror or err}") from None
+    except ValueError as err:
+        raise DataError(f"{keys} is not an authorized_keys file: {err}") from None
+    host_key = Path(options["host_key"]).resolve()
+    return SSHManholeService(options["listen"], str(keys), str(host_key))

@@ -1,0 +1,34 @@
+"""The portforward server type of the tap toolchain: relay connections with backpressure.
+
+The classes below are what application files hold (named ``appcore_portforward:CLASS``); they load
+on first use, so listing server types (which imports only ``appcore_portforward._maker``)
+stays cheap.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+# public name -> private module that defines it
+_EXPORTS: dict[str, str] = {
+    "PortForwardFactory": "_relay",
+}
+
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _EXPORTS:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(f"{__name__}.{_EXPORTS[name]}"), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return __all__
+
+
+if TYPE_CHECKING:
+    from appcore_portforward._relay import PortForwardFactory

@@ -1,0 +1,38 @@
+"""The web server type of the tap toolchain: static files, WSGI and ASGI over HTTP/1.1.
+
+The classes below are what application files hold (named ``appcore_web:CLASS``); they load
+on first use, so listing server types (which imports only ``appcore_web._maker``) stays cheap.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+# public name -> private module that defines it
+_EXPORTS: dict[str, str] = {
+    "Site": "_site",
+    "WebService": "_site",
+    "WorkerPool": "_workers",
+    "Limits": "_limits",
+}
+
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _EXPORTS:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(f"{__name__}.{_EXPORTS[name]}"), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return __all__
+
+
+if TYPE_CHECKING:
+    from appcore_web._limits import Limits
+    from appcore_web._site import Site, WebService
+    from appcore_web._workers import WorkerPool

@@ -1,1 +1,0 @@
-"""Server code of appcore's built-in server types (imported only when a service is made)."""

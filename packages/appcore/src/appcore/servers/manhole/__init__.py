@@ -1,1 +1,0 @@
-"""Manholes: a Python prompt inside the running application, over telnet or SSH."""

@@ -1,0 +1,105 @@
+"""Helpers for testing services and server types, as appcore's own plugins test theirs.
+
+Plain functions (no test framework needed); wrap them in fixtures where you use pytest::
+
+    from appcore.testing import free_port, run_coroutine
+
+    def test_serves(tmp_path):
+        port = free_port()
+        run_coroutine(scenario(port), loop="uvloop", timeout=10)
+"""
+
+from __future__ import annotations
+
+import asyncio
+import pickle
+import socket
+from collections.abc import Coroutine
+from pathlib import Path
+from typing import Any, TypeVar
+
+from appcore import Application, Service, dumps, loads, new_event_loop
+
+T = TypeVar("T")
+
+__all__ = ["free_port", "round_trip", "run_coroutine", "self_signed_certificate"]
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that was free a moment ago (bound to port 0, then released)."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+    return port
+
+
+def run_coroutine(
+    coro: Coroutine[Any, Any, T], *, loop: str = "asyncio", timeout: float = 10.0
+) -> T:
+    """Run ``coro`` on a fresh event loop of kind ``loop``, at most ``timeout`` seconds."""
+    event_loop = new_event_loop(loop)
+    try:
+        return event_loop.run_until_complete(asyncio.wait_for(coro, timeout))
+    finally:
+        event_loop.run_until_complete(event_loop.shutdown_asyncgens())
+        event_loop.close()
+
+
+def round_trip(service: Service) -> list[Application]:
+    """``service`` in an Application reloaded from a plain pickle and from TAP, TAX and TAS.
+
+    Works on a running tree too: only configuration is saved, runtime state is skipped.
+    """
+    app = Application("roundtrip")
+    app.services.append(service)  # no set_service_parent: the service may be running
+    app.named_services = {s.name: s for s in app.services if s.name is not None}
+    copies: list[Any] = [pickle.loads(pickle.dumps(app))]
+    for fmt in ("pickle", "xml", "source"):
+        copies.append(loads(dumps(app, fmt), fmt))
+    service.parent = None
+    for copy in copies:
+        assert isinstance(copy, Application)
+        assert not copy.running
+    return copies
+
+
+def self_signed_certificate(folder: Path) -> tuple[str, str]:
+    """A self-signed certificate for ``localhost`` and 127.0.0.1: ``(cert.pem, key.pem)``."""
+    import datetime
+    import ipaddress
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "localhost")])
+    now = datetime.datetime.now(datetime.UTC)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(minutes=5))
+        .not_valid_after(now + datetime.timedelta(days=1))
+        .add_extension(
+            x509.SubjectAlternativeName(
+                [x509.DNSName("localhost"), x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]
+            ),
+            critical=False,
+        )
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .sign(key, hashes.SHA256())
+    )
+    cert_path, key_path = folder / "cert.pem", folder / "key.pem"
+    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    key_path.write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
+    return str(cert_path), str(key_path)
