@@ -21,7 +21,6 @@ system's own python3, so the suite runs under each one this machine can provide.
 
 from __future__ import annotations
 
-import ast
 import os
 import shutil
 import sys
@@ -41,6 +40,7 @@ DIST = ROOT / "dist"
 CORE = "appcore"
 RUFF = "ruff==0.17.6"
 MYPY = "mypy==2.4.1"
+IMPORT_LINTER = "import-linter==2.17"
 
 nox.options.default_venv_backend = "uv|venv"
 nox.options.reuse_existing_virtualenvs = False
@@ -48,14 +48,10 @@ nox.options.error_on_missing_interpreters = True
 nox.options.sessions = ["lint", "typecheck", "tests", "build", "integration"]
 
 # Local packages a package's tests run beside it, as subprocesses (never imported): the inetd
-# and manhole types are exercised through mktap and twistd; the packagers bundle twistd (and
-# appcore's packaging tests still build a runtime holding it).
+# and manhole types are exercised through mktap and twistd, as their users run them.
 TEST_COMPANIONS = {
-    "appcore": ("mktap", "twistd"),
     "appcore-inetd": ("mktap", "twistd"),
     "appcore-manhole": ("mktap", "twistd"),
-    "tap2deb": ("twistd",),
-    "tap2rpm": ("twistd",),
 }
 # The packagers' lifecycle tests (marked "root": a Debian root, maintainer scripts, systemd)
 # run in integration (tools from wheels) and in package(kind) (from the source trees, on
@@ -185,11 +181,7 @@ def test_requirements(package: str) -> list[str]:
 
 def install_for_tests(session: nox.Session, package: str) -> None:
     """The package, appcore with its uvloop extra, its test companions and test group."""
-    session.install(f"{PACKAGES_DIR / CORE}[uvloop]")
-    install_local(session, package)
-    companions = [str(PACKAGES_DIR / name) for name in TEST_COMPANIONS.get(package, ())]
-    if companions:
-        session.install(*companions)
+    install_local(session, package, "appcore[uvloop]", *TEST_COMPANIONS.get(package, ()))
     session.install("pytest>=8", *test_requirements(package))
 
 
@@ -201,38 +193,45 @@ def run_pytest(session: nox.Session, folder: Path, *args: str) -> None:
     )  # fmt: skip
 
 
-def install_local(session: nox.Session, package: str, *, extras: str = "") -> None:
-    """Install a package from its folder, with appcore from its folder too (not from PyPI)."""
-    targets = [str(PACKAGES_DIR / CORE)]
-    if package != CORE:
-        targets.append(str(PACKAGES_DIR / package) + extras)
-    elif extras:
-        targets = [str(PACKAGES_DIR / CORE) + extras]
-    session.install(*targets)
-
-
-def imported_top_levels(path: Path) -> set[str]:
-    """Top-level module names a Python file imports (absolute imports only)."""
-    tree = ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
-    names: set[str] = set()
-    for node in ast.walk(tree):
-        if isinstance(node, ast.Import):
-            names.update(alias.name.split(".")[0] for alias in node.names)
-        elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
-            names.add(node.module.split(".")[0])
-    return names
-
-
-def check_import_boundaries() -> list[str]:
-    """appcore imports no tool; tools never import each other."""
-    tool_modules = {import_name(t): t for t in TOOLS}
-    problems = []
+def folder_of(distribution: str) -> str | None:
+    """The package folder of one of this repository's distributions, else None."""
+    wanted = distribution.lower().replace("_", "-")
     for package in PACKAGES:
-        own = import_name(package)
-        for source in sorted((PACKAGES_DIR / package / "src").rglob("*.py")):
-            for name in imported_top_levels(source) & (set(tool_modules) - {own}):
-                problems.append(f"{source.relative_to(ROOT)} imports the tool {name!r}")
-    return problems
+        if read_pyproject(package)["project"]["name"].lower() == wanted:
+            return package
+    return None
+
+
+def local_closure(package: str) -> list[str]:
+    """``package`` and every distribution of this repository it depends on, transitively."""
+    import re
+
+    found: list[str] = []
+    todo = [package]
+    while todo:
+        current = todo.pop()
+        if current in found:
+            continue
+        found.append(current)
+        for requirement in read_pyproject(current)["project"].get("dependencies", []):
+            name = re.match(r"[A-Za-z0-9._-]+", requirement)
+            local = folder_of(name.group(0)) if name else None
+            if local is not None:
+                todo.append(local)
+    return found
+
+
+def install_local(session: nox.Session, package: str, *more: str, extras: str = "") -> None:
+    """Install packages from their folders in one resolution, with every local dependency
+    from its folder too (never from an index): ``more`` may carry extras (``appcore[uvloop]``)."""
+    wanted: dict[str, str] = {}
+    for spec in (f"{package}{extras}", *more):
+        name, _, extra = spec.partition("[")
+        for local in local_closure(name):
+            wanted.setdefault(local, "")
+        if extra:
+            wanted[name] = f"[{extra}"
+    session.install(*[f"{PACKAGES_DIR / name}{extra}" for name, extra in wanted.items()])
 
 
 def check_wheel(wheel: Path, package: str) -> list[str]:
@@ -360,13 +359,14 @@ def package(session: nox.Session, kind: str) -> None:
 
 @nox.session
 def lint(session: nox.Session) -> None:
-    """ruff (pinned, explicit rules) and the import boundaries between packages."""
-    session.install(RUFF)
+    """ruff (pinned, explicit rules) and the layers between packages (import-linter)."""
+    session.install(RUFF, IMPORT_LINTER)
     session.run("ruff", "check", str(ROOT))
     session.run("ruff", "format", "--check", str(ROOT))
-    problems = check_import_boundaries()
-    if problems:
-        session.error("import boundaries:\n  " + "\n  ".join(problems))
+    # the layers in pyproject.toml's [tool.importlinter], on the sources (nothing installed)
+    sources = os.pathsep.join(str(PACKAGES_DIR / name / "src") for name in PACKAGES)
+    session.run("lint-imports", "--config", str(ROOT / "pyproject.toml"),
+                env={"PYTHONPATH": sources})  # fmt: skip
 
 
 @nox.session

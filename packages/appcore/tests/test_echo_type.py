@@ -126,3 +126,18 @@ def test_a_file_holding_a_missing_plugin_class_names_its_distribution() -> None:
     )
     with pytest.raises(UnavailableError, match="appcore-web distribution.*pip install appcore-web"):
         loads(text, "source")
+
+
+def test_a_file_holding_a_class_from_an_absent_third_party_module_is_unavailable() -> None:
+    from appcore import DataError, UnavailableError, loads
+
+    def tas(path: str) -> bytes:
+        return (
+            f'# appcore TAS 1\nK = cls("{path}", version=1)\n_0 = make(K, {{}})\napplication = _0\n'
+        ).encode()
+
+    with pytest.raises(UnavailableError, match="no installed distribution provides the module"):
+        loads(tas("someone_elses_server:Thing"), "source")
+    # a module that exists but that no installed plugin declares stays bad data
+    with pytest.raises(DataError, match="not a registered persistable class"):
+        loads(tas("os:system"), "source")

@@ -50,7 +50,7 @@ def write_app(folder: Path, kind: str, port: int, name: str = "echo") -> Path:
             ".set_service_parent(application)\n"
         )
         return path
-    from appcore.persist._files import save_application
+    from appcore import save_application
 
     app = Application(name)
     StreamServerService(f"tcp:{port}:interface=127.0.0.1", EchoFactory()).set_service_parent(app)

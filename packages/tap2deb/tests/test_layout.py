@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from appcore import ApplicationInfo, Bundle
 from tap2deb import PackageSpec
 from tap2deb._layout import debian_files
+from tap_packaging import ApplicationInfo, Bundle
 
 PURE = Bundle(Path("/site"), (("appcore", "0.1"), ("twistd", "0.1")), False, None)
 BINARY = Bundle(Path("/site"), (("appcore", "0.1"),), True, "311")

@@ -49,6 +49,7 @@ _export(
     "Application",
     "iter_services",
     "settle",
+    "Format",
     "FORMATS",
 )
 # --- event loops and running
@@ -143,47 +144,6 @@ _export(
     "check_password",
 )
 
-# --- packaging support
-_export(
-    "_appinfo",
-    "ApplicationInfo",
-    "FILE_TYPES",
-    "read_application_info",
-    "guess_file_type",
-    "name_from_file",
-    "validate_deb_name",
-    "validate_rpm_name",
-    "validate_user_name",
-    "validate_deb_version",
-    "validate_rpm_version",
-    "parse_maintainer",
-)
-_export(
-    "_bundle",
-    "Bundle",
-    "bundle_runtime",
-    "describe_bundle",
-    "requirement_closure",
-    "module_distributions",
-    "launcher_script",
-)
-_export(
-    "_packaging",
-    "APP_EXTENSIONS",
-    "RUNTIME_BASE",
-    "TarCompression",
-    "app_file_name",
-    "check_signing_key",
-    "logrotate_text",
-    "one_line",
-    "runtime_distributions",
-    "service_twistd_args",
-    "ServicePaths",
-    "source_date_epoch",
-    "staging_folder",
-    "systemd_unit",
-    "write_reproducible_tar",
-)
 
 __all__ = sorted([*_EXPORTS, "__version__"])
 
@@ -207,27 +167,6 @@ def __dir__() -> list[str]:
 
 
 if TYPE_CHECKING:
-    from appcore._appinfo import (
-        FILE_TYPES,
-        ApplicationInfo,
-        guess_file_type,
-        name_from_file,
-        parse_maintainer,
-        read_application_info,
-        validate_deb_name,
-        validate_deb_version,
-        validate_rpm_name,
-        validate_rpm_version,
-        validate_user_name,
-    )
-    from appcore._bundle import (
-        Bundle,
-        bundle_runtime,
-        describe_bundle,
-        launcher_script,
-        module_distributions,
-        requirement_closure,
-    )
     from appcore._cli import (
         distribution_version,
         error_line,
@@ -262,22 +201,6 @@ if TYPE_CHECKING:
         available_loops,
         loop_kinds,
         new_event_loop,
-    )
-    from appcore._packaging import (
-        APP_EXTENSIONS,
-        RUNTIME_BASE,
-        ServicePaths,
-        TarCompression,
-        app_file_name,
-        check_signing_key,
-        logrotate_text,
-        one_line,
-        runtime_distributions,
-        service_twistd_args,
-        source_date_epoch,
-        staging_folder,
-        systemd_unit,
-        write_reproducible_tar,
     )
     from appcore._passwords import (
         check_password,
@@ -376,6 +299,7 @@ if TYPE_CHECKING:
     from appcore.service._tree import (
         FORMATS,
         Application,
+        Format,
         IService,
         MultiService,
         Service,

@@ -18,13 +18,7 @@ import textwrap
 from dataclasses import dataclass
 from typing import Literal
 
-from appcore import (
-    ApplicationInfo,
-    Bundle,
-    ServicePaths,
-    logrotate_text,
-    systemd_unit,
-)
+from tap_packaging import ApplicationInfo, Bundle, ServicePaths, logrotate_text, systemd_unit
 
 InitKind = Literal["sysv", "systemd", "both"]
 INIT_KINDS: tuple[InitKind, ...] = ("sysv", "systemd", "both")

@@ -17,11 +17,9 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
-from appcore import (
+from appcore import CantCreateError, InternalError, UnavailableError
+from tap_packaging import (
     Bundle,
-    CantCreateError,
-    InternalError,
-    UnavailableError,
     bundle_runtime,
     check_signing_key,
     launcher_script,

@@ -12,21 +12,18 @@ from typing import Annotated, NoReturn
 
 import typer
 
-from appcore import (
+from appcore import UsageError, distribution_version, run_cli, version_callback
+from tap_packaging import (
     FILE_TYPES,
-    UsageError,
-    distribution_version,
     name_from_file,
     one_line,
     parse_maintainer,
     read_application_info,
-    run_cli,
     runtime_distributions,
     source_date_epoch,
     validate_rpm_name,
     validate_rpm_version,
     validate_user_name,
-    version_callback,
 )
 
 from ._build import build_packages

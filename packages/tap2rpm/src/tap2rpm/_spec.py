@@ -25,13 +25,7 @@ import textwrap
 from dataclasses import dataclass
 from pathlib import Path
 
-from appcore import (
-    ApplicationInfo,
-    Bundle,
-    ServicePaths,
-    logrotate_text,
-    systemd_unit,
-)
+from tap_packaging import ApplicationInfo, Bundle, ServicePaths, logrotate_text, systemd_unit
 
 UNIT_DIR = "/usr/lib/systemd/system"
 INIT_DIR = "/etc/rc.d/init.d"

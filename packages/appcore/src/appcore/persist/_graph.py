@@ -111,7 +111,24 @@ def resolve_class(path: str) -> type:
                 f"the file holds {path} from the {distribution} distribution, which is not "
                 f"installed: {install_hint(distribution)}"
             )
+        if not _importable(module):
+            # a third party's server type that is not installed here (a module that exists
+            # but no installed plugin declares stays bad data: a file naming os:system)
+            raise UnavailableError(
+                f"the file holds {path}, but no installed distribution provides the module "
+                f"{module.partition('.')[0]}: install the server type it comes from"
+            )
     raise DataError(f"the file names class {path}, which is not a registered persistable class")
+
+
+def _importable(module: str) -> bool:
+    """Whether the top-level package of ``module`` exists here (found, not imported)."""
+    import importlib.util
+
+    try:
+        return importlib.util.find_spec(module.partition(".")[0]) is not None
+    except (ImportError, ValueError):
+        return False
 
 
 def resolve_enum(path: str) -> type[enum.Enum]:

@@ -31,7 +31,7 @@ from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path, PurePosixPath
 
-from appcore._errors import CantCreateError, UnavailableError, UsageError, describe_os_error
+from appcore import CantCreateError, UnavailableError, UsageError, describe_os_error
 
 log = logging.getLogger("appcore.bundle")
 

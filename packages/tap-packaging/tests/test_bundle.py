@@ -9,24 +9,25 @@ from pathlib import Path
 import pytest
 
 import appcore
+import tap_packaging
 from appcore import CantCreateError, UnavailableError, UsageError
 
 pytestmark = pytest.mark.timeout(120)
 
 
 def test_closure_follows_requirements() -> None:
-    names = {d.metadata["Name"].lower() for d in appcore.requirement_closure(["appcore"])}
+    names = {d.metadata["Name"].lower() for d in tap_packaging.requirement_closure(["appcore"])}
     assert {"appcore", "typer", "defusedxml"} <= names
     assert "pytest" not in names
 
 
 def test_missing_distribution() -> None:
     with pytest.raises(UnavailableError, match="no-such-dist-xyz"):
-        appcore.requirement_closure(["no-such-dist-xyz"])
+        tap_packaging.requirement_closure(["no-such-dist-xyz"])
 
 
 def test_module_owners() -> None:
-    owners = appcore.module_distributions(["appcore", "typer", "os", "not_a_module_xyz"])
+    owners = tap_packaging.module_distributions(["appcore", "typer", "os", "not_a_module_xyz"])
     assert owners["appcore"] == "appcore"
     assert owners["typer"] == "typer"
     assert "os" not in owners
@@ -35,7 +36,7 @@ def test_module_owners() -> None:
 
 def test_bundle_runs_isolated(tmp_path: Path) -> None:
     site = tmp_path / "site"
-    bundle = appcore.bundle_runtime(["appcore"], site)
+    bundle = tap_packaging.bundle_runtime(["appcore"], site)
     assert ("appcore", appcore.__version__) in bundle.distributions
     assert not list(site.rglob("__pycache__"))
     assert not list(site.glob("*.dist-info/RECORD"))
@@ -50,22 +51,22 @@ def test_bundle_runs_isolated(tmp_path: Path) -> None:
     ).stdout.split()  # fmt: skip
     assert out[0].startswith(str(site))
     with pytest.raises(CantCreateError, match="not empty"):
-        appcore.bundle_runtime(["appcore"], site)
+        tap_packaging.bundle_runtime(["appcore"], site)
 
 
 def test_launcher_text() -> None:
-    text = appcore.launcher_script("echo", "/usr/lib/echo/site")
+    text = tap_packaging.launcher_script("echo", "/usr/lib/echo/site")
     assert text.startswith("#!/usr/bin/python3 -I\n")
     assert "'/usr/lib/echo/site'" in text
     compile(text, "launcher", "exec")
     with pytest.raises(UsageError):
-        appcore.launcher_script("echo", "relative/site")
+        tap_packaging.launcher_script("echo", "relative/site")
 
 
 def test_wheelhouse_without_the_wheels(tmp_path: Path) -> None:
     house = tmp_path / "house"
     house.mkdir()
     with pytest.raises(UnavailableError, match="house"):
-        appcore.bundle_runtime(["appcore"], tmp_path / "site", wheelhouse=house)
+        tap_packaging.bundle_runtime(["appcore"], tmp_path / "site", wheelhouse=house)
     with pytest.raises(UsageError, match="not a folder"):
-        appcore.bundle_runtime(["appcore"], tmp_path / "site2", wheelhouse=tmp_path / "none")
+        tap_packaging.bundle_runtime(["appcore"], tmp_path / "site2", wheelhouse=tmp_path / "none")

@@ -16,8 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
-from appcore._errors import AppcoreError, DataError, NoInputError, UsageError, describe_os_error
-from appcore.service._tree import Format
+from appcore import AppcoreError, DataError, Format, NoInputError, UsageError, describe_os_error
 
 FileType = Literal["tap", "xml", "source", "python"]
 FILE_TYPES: tuple[FileType, ...] = ("tap", "xml", "source", "python")
@@ -110,7 +109,7 @@ def _targets(node: ast.AST) -> Iterator[ast.Name]:
 
 
 def _persisted_info(path: Path, kind: FileType, passphrase: str | None) -> ApplicationInfo:
-    from appcore.persist._files import load_application
+    from appcore import load_application
 
     # trusted=False: only registered persistable classes are created, nothing else runs
     try:

@@ -23,9 +23,9 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import IO, Literal
 
-from appcore._appinfo import ApplicationInfo, FileType
-from appcore._bundle import module_distributions
-from appcore._errors import CantCreateError, UnavailableError, UsageError
+from appcore import CantCreateError, UnavailableError, UsageError
+from tap_packaging._appinfo import ApplicationInfo, FileType
+from tap_packaging._bundle import module_distributions
 
 TarCompression = Literal["xz"]
 # installed application file: NAME plus the extension of its type

@@ -12,8 +12,9 @@ from pathlib import Path
 
 import pytest
 
-import appcore
-from appcore import ApplicationInfo, CantCreateError, UnavailableError, UsageError
+import tap_packaging
+from appcore import CantCreateError, UnavailableError, UsageError
+from tap_packaging import ApplicationInfo
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -24,57 +25,57 @@ INFO = ApplicationInfo(Path("/x/web.tas"), "source", "web", None, None, frozense
 
 
 def test_source_date_epoch_from_the_environment() -> None:
-    assert appcore.source_date_epoch({"SOURCE_DATE_EPOCH": "1700000000"}) == 1700000000
-    assert appcore.source_date_epoch({}) > 1700000000  # now
+    assert tap_packaging.source_date_epoch({"SOURCE_DATE_EPOCH": "1700000000"}) == 1700000000
+    assert tap_packaging.source_date_epoch({}) > 1700000000  # now
 
 
 @pytest.mark.parametrize("value", ["", "-1", "1.5", "soon", "1e9"])
 def test_source_date_epoch_rejects_non_seconds(value: str) -> None:
     with pytest.raises(UsageError, match="SOURCE_DATE_EPOCH"):
-        appcore.source_date_epoch({"SOURCE_DATE_EPOCH": value})
+        tap_packaging.source_date_epoch({"SOURCE_DATE_EPOCH": value})
 
 
 def test_one_line() -> None:
-    assert appcore.one_line("  web service \n", "description", 20) == "web service"
+    assert tap_packaging.one_line("  web service \n", "description", 20) == "web service"
     for bad in ("", "   ", "two\nlines", "x" * 21):
         with pytest.raises(
             UsageError, match="invalid description: one non-empty line of at most 20"
         ):
-            appcore.one_line(bad, "description", 20)
+            tap_packaging.one_line(bad, "description", 20)
 
 
 def test_installed_names_and_twistd_args() -> None:
-    assert appcore.app_file_name("web", "xml") == "web.tax"
-    assert {appcore.app_file_name("a", t) for t in appcore.FILE_TYPES} == {
+    assert tap_packaging.app_file_name("web", "xml") == "web.tax"
+    assert {tap_packaging.app_file_name("a", t) for t in tap_packaging.FILE_TYPES} == {
         "a.tap",
         "a.tax",
         "a.tas",
         "a.py",
     }
-    assert appcore.service_twistd_args("web", INFO) == (
+    assert tap_packaging.service_twistd_args("web", INFO) == (
         "--no_save --logfile=/var/log/web/web.log --rundir=/var/lib/web -s /etc/web/web.tas"
     )
 
 
 def test_runtime_distributions() -> None:
-    wanted, unowned = appcore.runtime_distributions(
+    wanted, unowned = tap_packaging.runtime_distributions(
         ["appcore", "typer", "not_a_module_xyz"], ["hypothesis"]
     )
     assert wanted == sorted({"appcore", "twistd", "typer", "hypothesis"})
     assert unowned == ["not_a_module_xyz"]
-    assert appcore.runtime_distributions([]) == (["appcore", "twistd"], [])
+    assert tap_packaging.runtime_distributions([]) == (["appcore", "twistd"], [])
 
 
 # --- service files
 
 
 def test_systemd_unit() -> None:
-    unit = appcore.systemd_unit(
+    unit = tap_packaging.systemd_unit(
         name="web",
         description="web service",
         user="webu",
         launcher="/usr/lib/web/twistd",
-        twistd_args=appcore.service_twistd_args("web", INFO),
+        twistd_args=tap_packaging.service_twistd_args("web", INFO),
         options_file="/etc/sysconfig/web",
     )
     lines = unit.splitlines()
@@ -99,7 +100,7 @@ def test_systemd_unit() -> None:
 
 
 def test_logrotate_text() -> None:
-    text = appcore.logrotate_text("web", "webu")
+    text = tap_packaging.logrotate_text("web", "webu")
     assert text.startswith("/var/log/web/*.log {\n")
     assert text.endswith("}\n")
     assert "    su webu webu\n" in text
@@ -112,7 +113,7 @@ def test_logrotate_text() -> None:
 def test_signing_key_missing_gpg(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     monkeypatch.setenv("PATH", str(tmp_path))  # a PATH without gpg
     with pytest.raises(UnavailableError, match="gpg not found.*-u/--unsigned"):
-        appcore.check_signing_key("jane@example.org")
+        tap_packaging.check_signing_key("jane@example.org")
 
 
 @pytest.mark.skipif(shutil.which("gpg") is None, reason="needs gpg (Debian package gnupg)")
@@ -121,7 +122,7 @@ def test_signing_key_with_real_gpg(monkeypatch: pytest.MonkeyPatch, tmp_path: Pa
     home.mkdir(mode=0o700)
     monkeypatch.setenv("GNUPGHOME", str(home))
     with pytest.raises(UnavailableError, match="no GPG secret key for 'jane@example.org'"):
-        appcore.check_signing_key("jane@example.org")
+        tap_packaging.check_signing_key("jane@example.org")
     try:
         subprocess.run(
             ["gpg", "--batch", "--passphrase", "", "--quick-gen-key", "Jane <jane@example.org>"]
@@ -130,9 +131,9 @@ def test_signing_key_with_real_gpg(monkeypatch: pytest.MonkeyPatch, tmp_path: Pa
             capture_output=True,
             timeout=60,
         )
-        appcore.check_signing_key("jane@example.org")
+        tap_packaging.check_signing_key("jane@example.org")
         with pytest.raises(UnavailableError, match="no GPG secret key"):
-            appcore.check_signing_key("john@example.org")
+            tap_packaging.check_signing_key("john@example.org")
     finally:
         subprocess.run(["gpgconf", "--kill", "all"], check=False, timeout=30)
 
@@ -159,13 +160,13 @@ def _tree(root: Path, mtime: int) -> Path:
 
 @pytest.mark.parametrize("compression", [None, "xz"])
 def test_tarball_is_reproducible(
-    tmp_path: Path, compression: appcore.TarCompression | None
+    tmp_path: Path, compression: tap_packaging.TarCompression | None
 ) -> None:
     first = _tree(tmp_path / "one", 1_000_000)
     second = _tree(tmp_path / "two", 2_000_000)
     (second / "runtime" / "site" / "pkg" / "a.py").chmod(0o664)  # another umask
     for tree in (first, second):
-        appcore.write_reproducible_tar(
+        tap_packaging.write_reproducible_tar(
             tree, tree.parent / "out.tar", 1_700_000_000, compression=compression
         )
     data = (first.parent / "out.tar").read_bytes()
@@ -191,7 +192,7 @@ def test_tarball_is_reproducible(
 def test_tarball_parts(tmp_path: Path) -> None:
     tree = _tree(tmp_path, 1_000_000)
     target = tmp_path / "orig.tar.xz"
-    appcore.write_reproducible_tar(
+    tap_packaging.write_reproducible_tar(
         tree, target, 1_700_000_000, parts=("runtime", "app"), compression="xz"
     )
     with tarfile.open(target) as tar:
@@ -211,7 +212,7 @@ def test_tarball_parts(tmp_path: Path) -> None:
 
 def test_tarball_failure_leaves_nothing(tmp_path: Path) -> None:
     with pytest.raises(FileNotFoundError):
-        appcore.write_reproducible_tar(tmp_path / "missing", tmp_path / "out.tar", 0)
+        tap_packaging.write_reproducible_tar(tmp_path / "missing", tmp_path / "out.tar", 0)
     assert list(tmp_path.iterdir()) == []
 
 
@@ -220,7 +221,7 @@ def test_tarball_failure_leaves_nothing(tmp_path: Path) -> None:
 
 def test_staging_success_keeps_only_what_was_moved(tmp_path: Path) -> None:
     output = tmp_path / "out" / "deep"
-    with appcore.staging_folder(output, "tap2x") as staging:
+    with tap_packaging.staging_folder(output, "tap2x") as staging:
         assert staging.parent == output
         assert staging.name.startswith(".tap2x-")
         (staging / "result").write_text("done")
@@ -233,7 +234,7 @@ def test_staging_failure_removes_a_created_output_folder(tmp_path: Path) -> None
     output = tmp_path / "new"
 
     def build() -> None:
-        with appcore.staging_folder(output, "t") as staging:
+        with tap_packaging.staging_folder(output, "t") as staging:
             (staging / "half").write_text("x")
             raise RuntimeError("boom")
 
@@ -244,7 +245,7 @@ def test_staging_failure_removes_a_created_output_folder(tmp_path: Path) -> None
 
 def test_staging_failure_keeps_an_existing_output_folder(tmp_path: Path) -> None:
     (tmp_path / "old.deb").write_text("kept")
-    with pytest.raises(KeyboardInterrupt), appcore.staging_folder(tmp_path, "t"):
+    with pytest.raises(KeyboardInterrupt), tap_packaging.staging_folder(tmp_path, "t"):
         raise KeyboardInterrupt
     assert [p.name for p in tmp_path.iterdir()] == ["old.deb"]
 
@@ -252,6 +253,6 @@ def test_staging_failure_keeps_an_existing_output_folder(tmp_path: Path) -> None
 def test_staging_cannot_create(tmp_path: Path) -> None:
     blocker = tmp_path / "file"
     blocker.write_text("not a folder")
-    folder = appcore.staging_folder(blocker / "out", "t")
+    folder = tap_packaging.staging_folder(blocker / "out", "t")
     with pytest.raises(CantCreateError, match="cannot create the output folder"):
         folder.__enter__()
