@@ -401,7 +401,7 @@ def integration(session: nox.Session) -> None:
     if not any(DIST.glob("*.whl")):
         build_all(session)
     house = fill_wheelhouse(session)
-    session.install("pytest", "pytest-timeout", "irc>=20.5")
+    session.install("pytest", "pytest-timeout", "irc>=20.5", "hatchling>=1.27")
     env = {"TAP_DIST_DIR": str(DIST)}
     session.run(
         "python", "-m", "pytest", "-c", str(ROOT / "pyproject.toml"), "--rootdir", str(ROOT),
