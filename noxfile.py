@@ -59,7 +59,7 @@ TEST_COMPANIONS = {
 PACKAGERS = {"deb": "tap2deb", "rpm": "tap2rpm"}
 # Extras whose code a package's own modules import (typecheck installs them): only extras
 # with third-party libraries, never those naming the project's other distributions.
-TYPECHECK_EXTRAS = {"appcore": "[uvloop]", "appcore-manhole": "[ssh]"}
+TYPECHECK_EXTRAS = {"appcore": "[uvloop,encryption]", "appcore-manhole": "[ssh]"}
 
 
 # ----------------------------------------------------------------------------- helpers
@@ -181,7 +181,7 @@ def test_requirements(package: str) -> list[str]:
 
 def install_for_tests(session: nox.Session, package: str) -> None:
     """The package, appcore with its uvloop extra, its test companions and test group."""
-    install_local(session, package, "appcore[uvloop]", *TEST_COMPANIONS.get(package, ()))
+    install_local(session, package, "appcore[uvloop,encryption]", *TEST_COMPANIONS.get(package, ()))
     session.install("pytest>=8", *test_requirements(package))
 
 

@@ -223,7 +223,7 @@ SOURCES = ["tap", "tax", "tas", "etap"]
 
 @pytest.fixture(scope="module")
 def tools(make_venv):  # type: ignore[no-untyped-def]
-    return make_venv("mktap[all]", "tapconvert", "twistd[all]")
+    return make_venv("mktap[all,encryption]", "tapconvert[encryption]", "twistd[all,encryption]")
 
 
 def run_daemon(tools, folder: Path, app_file: Path, check: Callable[[Path, int], None],

@@ -136,7 +136,7 @@ class EchoBackend:
 
 @pytest.fixture(scope="module")
 def tools(make_venv):  # type: ignore[no-untyped-def]
-    return make_venv("mktap[all]", "tapconvert", "twistd[all]")
+    return make_venv("mktap[all,encryption]", "tapconvert[encryption]", "twistd[all,encryption]")
 
 
 @pytest.fixture(params=RELEASES, ids=[p.name for p in RELEASES])

@@ -125,3 +125,17 @@ def test_twistd_refuses_a_port_in_use(make_venv, tmp_path: Path) -> None:
     assert done.returncode == 69, (done.returncode, done.stderr)
     assert "in use" in done.stderr
     assert done.stderr.count("\n") == 1
+
+
+def test_tapconvert_alone_names_the_extra_for_encrypted_files(make_venv, tmp_path: Path) -> None:
+    """cryptography is appcore's encryption extra: a plain install has no OpenSSL of its own."""
+    env = make_venv("tapconvert")
+    assert "cryptography" not in env.installed()
+    old = Path(__file__).parent / "old-files" / "appcore-0.1.0.dev0" / "combined.etap"
+    (tmp_path / "passphrase").write_text("old files passphrase\n")
+    done = env.run(env.bin("tapconvert"), "-i", old, "-o", tmp_path / "out.tax", "-t", "xml",
+                   "-d", "--passphrase-file", tmp_path / "passphrase")  # fmt: skip
+    assert done.returncode == 69, done.stderr
+    assert "pip install 'appcore[encryption]'" in done.stderr
+    assert len(done.stderr.splitlines()) == 1
+    assert not (tmp_path / "out.tax").exists()

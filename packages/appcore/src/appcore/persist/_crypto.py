@@ -23,8 +23,12 @@ from __future__ import annotations
 import os
 import struct
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-from appcore._errors import DataError, UsageError
+from appcore._errors import DataError, UnavailableError, UsageError
+
+if TYPE_CHECKING:
+    from types import ModuleType
 
 MAGIC = b"\x89APPCORE\r\n"
 VERSION = 1
@@ -66,8 +70,34 @@ def inner_format(data: bytes) -> str:
     return name
 
 
+# The cryptography library is appcore's "encryption" extra: only encrypted files need it, and
+# a bundled service runtime or a tapconvert venv should not carry its own OpenSSL otherwise.
+INSTALL_HINT = "pip install 'appcore[encryption]'"
+
+
+def _library(module: str) -> ModuleType:
+    """A module of the cryptography library; :class:`UnavailableError` when not installed."""
+    import importlib
+
+    try:
+        return importlib.import_module(module)
+    except ImportError:
+        raise UnavailableError(
+            f"encrypted application files need the cryptography library: {INSTALL_HINT}"
+        ) from None
+
+
+def available() -> bool:
+    """Whether this environment can read and write encrypted files."""
+    try:
+        _library("cryptography.hazmat.primitives.ciphers.aead")
+    except UnavailableError:
+        return False
+    return True
+
+
 def _key(passphrase: str, salt: bytes, cost: KdfCost) -> bytes:
-    from cryptography.hazmat.primitives.kdf.argon2 import Argon2id
+    Argon2id = _library("cryptography.hazmat.primitives.kdf.argon2").Argon2id  # noqa: N806
 
     if not passphrase:
         raise UsageError("the passphrase is empty")
@@ -78,12 +108,13 @@ def _key(passphrase: str, salt: bytes, cost: KdfCost) -> bytes:
         lanes=cost.lanes,
         memory_cost=cost.memory_kib,
     )
-    return kdf.derive(passphrase.encode("utf-8"))
+    key: bytes = kdf.derive(passphrase.encode("utf-8"))
+    return key
 
 
 def encrypt(data: bytes, format: str, passphrase: str, cost: KdfCost = DEFAULT_COST) -> bytes:
     """Encrypt a serialized file of ``format`` with a key derived from ``passphrase``."""
-    from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+    AESGCM = _library("cryptography.hazmat.primitives.ciphers.aead").AESGCM  # noqa: N806
 
     salt = os.urandom(16)
     nonce = os.urandom(12)
@@ -98,13 +129,14 @@ def encrypt(data: bytes, format: str, passphrase: str, cost: KdfCost = DEFAULT_C
         nonce,
     )
     key = _key(passphrase, salt, cost)
-    return header + AESGCM(key).encrypt(nonce, data, header)
+    sealed: bytes = AESGCM(key).encrypt(nonce, data, header)
+    return header + sealed
 
 
 def decrypt(data: bytes, passphrase: str) -> tuple[str, bytes]:
     """The inner format and plaintext; :class:`DataError` on a wrong passphrase or damage."""
-    from cryptography.exceptions import InvalidTag
-    from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+    InvalidTag = _library("cryptography.exceptions").InvalidTag  # noqa: N806
+    AESGCM = _library("cryptography.hazmat.primitives.ciphers.aead").AESGCM  # noqa: N806
 
     if len(data) < HEADER_SIZE + 16:
         raise DataError("the encrypted file is truncated")
