@@ -57,8 +57,11 @@ def _run(argv: list[str], what: str, timeout: float) -> None:
 def _mounts_then(root: Path, command: str, *, bind_var_tmp: bool = False) -> list[str]:
     """argv: a private mount namespace with the host's /proc, /sys, /dev, then chroot."""
     quoted = shlex.quote(str(root))
+    # The root bound onto itself: inside it, "/" is then a mount point, as on a machine, so a
+    # nested `unshare --propagation private` (another root, the lifecycle tests) works there.
     script = (
         "set -e\n"
+        f"mount --bind {quoted} {quoted}\n"
         + (f"mount --bind /var/tmp {quoted}/var/tmp\n" if bind_var_tmp else "")
         + f"mount -t proc proc {quoted}/proc\n"
         f"mount --rbind /sys {quoted}/sys\n"
@@ -67,7 +70,7 @@ def _mounts_then(root: Path, command: str, *, bind_var_tmp: bool = False) -> lis
         f"cp -L /etc/resolv.conf {quoted}/etc/resolv.conf\n"
         f"exec chroot {quoted} /bin/sh -c {shlex.quote(command)}\n"
     )
-    return ["unshare", "--mount", "--propagation", "private", "--pid", "--fork",
+    return ["unshare", "--mount", "--propagation", "private", "--pid", "--fork", "--kill-child",
             "/bin/sh", "-c", script]  # fmt: skip
 
 

@@ -55,12 +55,19 @@ def test_build_outputs(built: dict[str, Any], kind: str) -> None:
     # the bundled runtime is built for the interpreter running tap2deb (3.13 on Debian 13)
     assert f"python3 (>= {sys.version_info.major}.{sys.version_info.minor}~)" in depends
     listing = _run("dpkg-deb", "-c", deb)
+    # dh_installsystemd puts units in /lib/systemd/system up to Debian 12 and, with the
+    # merged /usr, in /usr/lib/systemd/system from Debian 13 on
+    unit_path = next(
+        (p for p in ("./usr/lib/systemd/system/echo.service", "./lib/systemd/system/echo.service")
+         if p in listing),
+        "./lib/systemd/system/echo.service",
+    )  # fmt: skip
     for path in (
         f"./etc/echo/echo.{EXT[kind]}",
         "./etc/default/echo",
         "./etc/init.d/echo",
         "./etc/logrotate.d/echo",
-        "./lib/systemd/system/echo.service",
+        unit_path,
         "./usr/lib/echo/twistd",
         "./usr/lib/echo/site/appcore/__init__.py",
         "./usr/lib/echo/site/twistd/__init__.py",
@@ -81,9 +88,7 @@ def test_build_outputs(built: dict[str, Any], kind: str) -> None:
         assert "set -e" in (control / script).read_text()
     shutil.rmtree(control)
     flag = {"tap": "-f", "xml": "-x", "source": "-s", "python": "-y"}[kind]
-    unit = _run(
-        "sh", "-c", f"dpkg-deb --fsys-tarfile {deb} | tar -xO ./lib/systemd/system/echo.service"
-    )
+    unit = _run("sh", "-c", f"dpkg-deb --fsys-tarfile {deb} | tar -xO {unit_path}")
     assert f"{flag} /etc/echo/echo.{EXT[kind]}" in unit
     assert "Type=notify" in unit
     assert "NoNewPrivileges=yes" in unit
