@@ -52,7 +52,7 @@ def listing(*command: str | Path) -> str:
 
 @pytest.mark.parametrize("ext", list(FILES))
 def test_tap2deb_wraps_each_format(make_venv, tmp_path: Path, ext: str) -> None:  # type: ignore[no-untyped-def]
-    env = make_venv("tap2deb", "twistd")
+    env = make_venv("tap2deb")  # alone: it brings all a build needs (twistd included)
     source = app_file(env, tmp_path, ext)
     out = tmp_path / "out"
     done = env.run(env.bin("tap2deb"), "-t", source, "-m", MAINTAINER, "-p", "echoapp",
@@ -72,7 +72,7 @@ def test_tap2deb_wraps_each_format(make_venv, tmp_path: Path, ext: str) -> None:
 
 @pytest.mark.parametrize("ext", list(FILES))
 def test_tap2rpm_wraps_each_format(make_venv, tmp_path: Path, ext: str) -> None:  # type: ignore[no-untyped-def]
-    env = make_venv("tap2rpm", "twistd")
+    env = make_venv("tap2rpm")  # alone: it brings all a build needs (twistd included)
     source = app_file(env, tmp_path, ext)
     out = tmp_path / "out"
     done = env.run(env.bin("tap2rpm"), "-t", source, "-m", MAINTAINER, "-p", "echoapp",
