@@ -50,6 +50,8 @@ def test_a_tool_alone_pulls_no_other_tool(make_venv, tool: str) -> None:
     assert not (installed & TOOLS) - {tool}, sorted(installed & TOOLS)
     # no server type's library either: those come with the server types' distributions
     assert not installed & {"httptools", "aioftp", "asyncssh"}, sorted(installed)
+    # nor full typer's tree, nor cryptography (appcore's encryption extra)
+    assert not installed & {"rich", "pygments", "pydantic", "cryptography"}, sorted(installed)
     assert not {name for name in installed if name.startswith("appcore-")}, sorted(installed)
     done = env.run(env.bin(tool), "--version")
     assert done.returncode == 0, done.stderr

@@ -169,7 +169,7 @@ def test_typer_command_gives_the_same_values_as_parse() -> None:
         (["--port", "http"], "expected an integer, got 'http'"),
         (["--port", "0"], "must be positive"),
         (["--mode", "php"], "'php' is not one of static, cgi"),
-        (["--bogus"], "No such option: --bogus"),
+        (["--bogus"], "--bogus"),
     ],
 )
 def test_typer_command_rejects_bad_values_with_exit_64(
@@ -181,6 +181,8 @@ def test_typer_command_rejects_bad_values_with_exit_64(
     err = capsys.readouterr().err
     assert reason in err
     assert err.startswith("tool: error: ")
+    if reason == "--bogus":  # click words it "No such option: X" or "No such option 'X'"
+        assert "No such option" in err
 
 
 def test_typer_command_checks_paths_too(capsys: pytest.CaptureFixture[str]) -> None:

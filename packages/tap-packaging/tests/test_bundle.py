@@ -17,7 +17,9 @@ pytestmark = pytest.mark.timeout(120)
 
 def test_closure_follows_requirements() -> None:
     names = {d.metadata["Name"].lower() for d in tap_packaging.requirement_closure(["appcore"])}
-    assert {"appcore", "typer", "defusedxml"} <= names
+    assert {"appcore", "typer-slim", "click", "defusedxml"} <= names
+    # none of full typer's tree: rich, pygments, pydantic
+    assert not names & {"typer", "rich", "pygments", "pydantic", "cryptography"}, sorted(names)
     assert "pytest" not in names
 
 
@@ -29,7 +31,7 @@ def test_missing_distribution() -> None:
 def test_module_owners() -> None:
     owners = tap_packaging.module_distributions(["appcore", "typer", "os", "not_a_module_xyz"])
     assert owners["appcore"] == "appcore"
-    assert owners["typer"] == "typer"
+    assert owners["typer"] == "typer-slim"
     assert "os" not in owners
     assert "not_a_module_xyz" not in owners
 
@@ -43,7 +45,7 @@ def test_bundle_runs_isolated(tmp_path: Path) -> None:
     assert not list(site.glob("*.dist-info/direct_url.json"))
     code = (
         "import sys; sys.path.insert(0, sys.argv[1]); import appcore, importlib.metadata as m;"
-        "print(appcore.__file__); print(m.version('typer'))"
+        "print(appcore.__file__); print(m.version('typer-slim'))"
     )
     out = subprocess.run(
         [sys.executable, "-I", "-B", "-c", code, str(site)],

@@ -52,7 +52,7 @@ def run_cli(
     """
     import typer
     import typer.main
-    from typer.exceptions import TyperException
+    from click.exceptions import ClickException
 
     args = list(sys.argv[1:] if argv is None else argv)
     debug = _wants_debug(args, debug_flags)
@@ -66,7 +66,7 @@ def run_cli(
         return int(err.exit_code)
     except typer.Exit as done:
         return int(done.exit_code or 0)
-    except TyperException as err:  # usage errors: bad option, missing argument, bad value
+    except ClickException as err:  # usage errors: bad option, missing argument, bad value
         if debug:
             traceback.print_exc()
         error_line(prog_name, f"{err.format_message()} (see '{prog_name} --help')")
