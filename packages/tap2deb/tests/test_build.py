@@ -30,13 +30,16 @@ def _run(*command: str, cwd: Path | None = None, env: dict[str, str] | None = No
 def test_build_outputs(built: dict[str, Any], kind: str) -> None:
     out: Path = built[kind].out
     names = sorted(p.name for p in out.iterdir())
+    # .changes and .buildinfo carry the build machine's architecture, the .deb its own: "all"
+    # when the bundled runtime holds no compiled module
+    host = _run("dpkg", "--print-architecture").strip()
     assert names == sorted(
         [
             "echo-1.0",
             "echo_1.0-1.debian.tar.xz",
             "echo_1.0-1.dsc",
-            f"echo_1.0-1_{_arch(built[kind].deb)}.buildinfo",
-            f"echo_1.0-1_{_arch(built[kind].deb)}.changes",
+            f"echo_1.0-1_{host}.buildinfo",
+            f"echo_1.0-1_{host}.changes",
             built[kind].deb.name,
             "echo_1.0.orig.tar.xz",
         ]
@@ -92,10 +95,6 @@ def test_build_outputs(built: dict[str, Any], kind: str) -> None:
     assert f"{flag} /etc/echo/echo.{EXT[kind]}" in unit
     assert "Type=notify" in unit
     assert "NoNewPrivileges=yes" in unit
-
-
-def _arch(deb: Path) -> str:
-    return deb.stem.rpartition("_")[2]
 
 
 def test_lintian_clean(built: dict[str, Any], kit: SimpleNamespace) -> None:

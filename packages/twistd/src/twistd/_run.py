@@ -154,6 +154,9 @@ class Daemon:
     def _fail(self, exit_code: int, message: str) -> None:
         if self._logging_started:
             log.error("%s: %s", "start-up failed" if self._starting else "failed", message)
+        # The pid file goes before the verdict: the starting process exits on the verdict,
+        # and whoever ran it may look for the pid file at once.
+        self._release_pidfile()
         self.readiness.failed(int(exit_code), message)
 
     def _prepare(self) -> asyncio.AbstractEventLoop:
