@@ -54,7 +54,9 @@ def _run(argv: list[str], what: str, timeout: float) -> None:
         raise RuntimeError(f"{what} failed (exit {done.returncode}): {tail}")
 
 
-def _mounts_then(root: Path, command: str, *, bind_var_tmp: bool = False) -> list[str]:
+def _mounts_then(
+    root: Path, command: str, *, bind_var_tmp: bool = False, pid_namespace: bool = True
+) -> list[str]:
     """argv: a private mount namespace with the host's /proc, /sys, /dev, then chroot."""
     quoted = shlex.quote(str(root))
     # The root bound onto itself: inside it, "/" is then a mount point, as on a machine, so a
@@ -70,8 +72,8 @@ def _mounts_then(root: Path, command: str, *, bind_var_tmp: bool = False) -> lis
         f"cp -L /etc/resolv.conf {quoted}/etc/resolv.conf\n"
         f"exec chroot {quoted} /bin/sh -c {shlex.quote(command)}\n"
     )
-    return ["unshare", "--mount", "--propagation", "private", "--pid", "--fork", "--kill-child",
-            "/bin/sh", "-c", script]  # fmt: skip
+    pid = ["--pid", "--fork", "--kill-child"] if pid_namespace else []
+    return ["unshare", "--mount", "--propagation", "private", *pid, "/bin/sh", "-c", script]
 
 
 def host_ca_certificates(root: Path) -> None:
@@ -144,17 +146,24 @@ def copy_tree(root: Path) -> Path:
 
 
 def run_inside(
-    root: Path, argv: list[str], env: dict[str, str] | None = None, *, bind_var_tmp: bool = True
+    root: Path,
+    argv: list[str],
+    env: dict[str, str] | None = None,
+    *,
+    bind_var_tmp: bool = True,
+    pid_namespace: bool = True,
 ) -> int:
     """Run ``argv`` in the copied tree inside ``root``; the exit code.
 
     With ``bind_var_tmp`` the host's /var/tmp is bound into the root, so the package
     lifecycle tests there reuse the host's cached Debian 12 root instead of making their own.
+    Without ``pid_namespace`` the root sees the host's processes, as a plain chroot does
+    (and tells it is one: process 1's root is not its own).
     """
     variables = {"HOME": "/root", "PATH": "/usr/sbin:/usr/bin:/sbin:/bin", "LANG": "C.UTF-8",
                  **{k: v for k, v in os.environ.items() if k in ("CI", "DEBOOTSTRAP_MIRROR")},
                  **(env or {})}  # fmt: skip
     exports = " ".join(f"{k}={shlex.quote(v)}" for k, v in variables.items())
     inner = f"cd {shlex.quote(str(INSIDE))} && exec env -i {exports} " + shlex.join(argv)
-    argv_outer = _mounts_then(root, inner, bind_var_tmp=bind_var_tmp)
+    argv_outer = _mounts_then(root, inner, bind_var_tmp=bind_var_tmp, pid_namespace=pid_namespace)
     return subprocess.run(argv_outer, check=False).returncode

@@ -6,7 +6,8 @@ A ``debootstrap --variant=minbase`` root holding only python3 and ca-certificate
 machine's locally added CA certificates, which a registry behind a TLS proxy needs) gets a
 fresh clone of this repository's HEAD; then, inside it, each COMMAND runs in turn (by default
 the two Quick start commands, ``scripts/nox -s demo`` and ``scripts/test``), as root in a
-chroot with its own pid and mount namespaces. Exits with the first failing command's code.
+chroot (its own mount namespace; the host's processes, as a chroot has). Exits with the first
+failing command's code.
 Nothing is cached: this is the check that the README's commands need nothing else.
 """
 
@@ -47,11 +48,15 @@ def main(argv: list[str] | None = None) -> int:
         subprocess.run(["git", "clone", "--quiet", str(debian_root.ROOT), str(checkout)],
                        check=True)  # fmt: skip
         print(f"fresh {args.release} root ready in {time.monotonic() - started:.0f} s: {root}")
-        code = debian_root.run_inside(root, ["update-ca-certificates"], bind_var_tmp=False)
+        code = debian_root.run_inside(
+            root, ["update-ca-certificates"], bind_var_tmp=False, pid_namespace=False
+        )
         for command in args.commands:
             started = time.monotonic()
             print(f"--- {command}", flush=True)
-            code = debian_root.run_inside(root, shlex.split(command), bind_var_tmp=False)
+            code = debian_root.run_inside(
+                root, shlex.split(command), bind_var_tmp=False, pid_namespace=False
+            )
             print(f"--- {command}: exit {code} in {time.monotonic() - started:.0f} s", flush=True)
             if code != 0:
                 return code

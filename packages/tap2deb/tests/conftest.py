@@ -328,6 +328,11 @@ def booted_systemd_skip_reason() -> str | None:
     systemd in the container needs a cgroup file system (unified or hybrid): a chroot without
     /sys mounted, or a container that hides it, cannot give that.
     """
+    if _in_chroot():
+        return (
+            "needs a booted systemd in systemd-nspawn, which cannot boot a container from "
+            "inside a chroot (the root of process 1 is not this root)"
+        )
     cgroups = Path("/sys/fs/cgroup")
     if not cgroups.is_dir() or not any(cgroups.iterdir()):
         return (
@@ -335,6 +340,27 @@ def booted_systemd_skip_reason() -> str | None:
             "/sys/fs/cgroup: not mounted here (a chroot?)"
         )
     return namespaces_skip_reason()
+
+
+def _in_chroot() -> bool:
+    """Whether this process runs in a chroot: an ancestor process has another root.
+
+    (Process 1's root is the usual test, but a container may not let us look at it.)
+    """
+    ours = os.stat("/")
+    pid = os.getppid()
+    for _ in range(64):  # bounded: a process tree is never that deep
+        if pid <= 1:
+            return False
+        try:
+            theirs = os.stat(f"/proc/{pid}/root/")
+            if (theirs.st_dev, theirs.st_ino) != (ours.st_dev, ours.st_ino):
+                return True
+            fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+            pid = int(fields[1])
+        except (OSError, ValueError, IndexError):
+            return False  # no /proc, or no right to look: let the attempt itself tell
+    return False
 
 
 @pytest.fixture(scope="session")
