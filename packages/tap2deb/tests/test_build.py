@@ -55,8 +55,11 @@ def test_build_outputs(built: dict[str, Any], kind: str) -> None:
     assert _run("dpkg-deb", "-f", deb, "Package", "Version") == "Package: echo\nVersion: 1.0-1\n"
     depends = _run("dpkg-deb", "-f", deb, "Depends")
     assert "adduser" in depends
-    # the bundled runtime is built for the interpreter running tap2deb (3.13 on Debian 13)
-    assert f"python3 (>= {sys.version_info.major}.{sys.version_info.minor}~)" in depends
+    if deb.endswith("_all.deb"):  # pure Python runtime: any python3 from 3.11 on
+        assert "python3 (>= 3.11~)" in depends
+    else:  # compiled modules, built for the interpreter running tap2deb (3.13 on Debian 13)
+        major, minor = sys.version_info[:2]
+        assert f"python3 (>= {major}.{minor}~), python3 (<< {major}.{minor + 1})" in depends
     listing = _run("dpkg-deb", "-c", deb)
     # dh_installsystemd puts units in /lib/systemd/system up to Debian 12 and, with the
     # merged /usr, in /usr/lib/systemd/system from Debian 13 on

@@ -338,7 +338,7 @@ def booted_systemd_skip_reason() -> str | None:
     if _in_chroot():
         return (
             "needs a booted systemd in systemd-nspawn, which cannot boot a container from "
-            "inside a chroot (the root of process 1 is not this root)"
+            "inside a chroot (a process this one runs under has another root)"
         )
     cgroups = Path("/sys/fs/cgroup")
     if not cgroups.is_dir() or not any(cgroups.iterdir()):
