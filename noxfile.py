@@ -21,6 +21,7 @@ system's own python3, so the suite runs under each one this machine can provide.
 
 from __future__ import annotations
 
+import functools
 import os
 import shutil
 import sys
@@ -65,7 +66,9 @@ TYPECHECK_EXTRAS = {"appcore": "[uvloop,encryption]", "appcore-manhole": "[ssh]"
 # ----------------------------------------------------------------------------- helpers
 
 
+@functools.cache
 def read_pyproject(package: str) -> dict:
+    """A package's pyproject.toml, parsed once per nox run (callers only read it)."""
     with (PACKAGES_DIR / package / "pyproject.toml").open("rb") as fh:
         return tomllib.load(fh)
 
@@ -221,11 +224,11 @@ def local_closure(package: str) -> list[str]:
     return found
 
 
-def install_local(session: nox.Session, package: str, *more: str, extras: str = "") -> None:
+def install_local(session: nox.Session, *specs: str) -> None:
     """Install packages from their folders in one resolution, with every local dependency
-    from its folder too (never from an index): ``more`` may carry extras (``appcore[uvloop]``)."""
+    from its folder too (never from an index); a spec may carry extras (``appcore[uvloop]``)."""
     wanted: dict[str, str] = {}
-    for spec in (f"{package}{extras}", *more):
+    for spec in specs:
         name, _, extra = spec.partition("[")
         for local in local_closure(name):
             wanted.setdefault(local, "")
@@ -373,7 +376,7 @@ def lint(session: nox.Session) -> None:
 @nox.parametrize("package", PACKAGES, ids=PACKAGES)
 def typecheck(session: nox.Session, package: str) -> None:
     """mypy --strict on one package, in a venv holding only its declared dependencies."""
-    install_local(session, package, extras=TYPECHECK_EXTRAS.get(package, ""))
+    install_local(session, package + TYPECHECK_EXTRAS.get(package, ""))
     session.install(MYPY, *read_pyproject(package).get("dependency-groups", {}).get("types", []))
     session.run(
         "mypy", "--config-file", str(ROOT / "pyproject.toml"), str(PACKAGES_DIR / package / "src")

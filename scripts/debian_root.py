@@ -158,7 +158,7 @@ def run_inside(
     With ``bind_var_tmp`` the host's /var/tmp is bound into the root, so the package
     lifecycle tests there reuse the host's cached Debian 12 root instead of making their own.
     Without ``pid_namespace`` the root sees the host's processes, as a plain chroot does
-    (and tells it is one: process 1's root is not its own).
+    (and can tell it is one: processes it runs under have another root).
     """
     variables = {"HOME": "/root", "PATH": "/usr/sbin:/usr/bin:/sbin:/bin", "LANG": "C.UTF-8",
                  **{k: v for k, v in os.environ.items() if k in ("CI", "DEBOOTSTRAP_MIRROR")},
