@@ -25,7 +25,9 @@ HERE = Path(__file__).parent / "old-files"
 RELEASES = sorted(p for p in HERE.iterdir() if p.is_dir())
 BASE = Path("/tmp/tap-old-files")  # the paths the files name (make_old_files.BASE)
 PASSPHRASE = "old files passphrase"
-FIRST_PORT = 47411
+# Below Linux's ephemeral range (32768-60999): a fixed port there can be taken by any
+# outgoing connection's local end, and twistd then fails with 'address already in use'.
+FIRST_PORT = 29411
 TYPES = ["echo", "web", "ftp", "irc", "telnet", "ssh-manhole", "inetd", "portforward"]
 PORTS = {name: FIRST_PORT + i for i, name in enumerate(TYPES)}
 COMBINED = FIRST_PORT + 20
