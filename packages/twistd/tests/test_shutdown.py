@@ -83,13 +83,15 @@ def test_a_second_sigterm_never_loses_the_save(
     ]
 
 
+@pytest.mark.parametrize("loop", ["asyncio", "uvloop"])
 def test_second_signal_cuts_the_stop_short_and_still_saves(
-    tmp_path: Path, port: int, foreground: list[Any]
+    tmp_path: Path, port: int, foreground: list[Any], loop: str
 ) -> None:
     app = make_fixture_app(listen=endpoint(port), stop_delay=30.0, name="stuck")
     path = _save(app, tmp_path)
     log = tmp_path / "run.log"
-    proc = start_foreground(foreground, ["-f", str(path), "-l", str(log)], tmp_path)
+    args = ["-r", loop, "-f", str(path), "-l", str(log)]
+    proc = start_foreground(foreground, args, tmp_path)
     wait_until(lambda: _log_says(log, "stuck started"), 10, "the start")
     assert echo(port) == b"ping"
     proc.send_signal(signal.SIGTERM)
