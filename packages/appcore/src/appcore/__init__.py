@@ -109,15 +109,8 @@ _export(
     "allowed_persistable_modules",
     "missing_server_types",
 )
-_export(
-    "_log",
-    "configure_logging",
-    "reopen_logs",
-    "get_logger",
-    "FileObserver",
-    "SyslogObserver",
-    "JsonFormatter",
-)
+_export("_log", "configure_logging", "get_logger", "SyslogObserver", "JsonFormatter")
+_export("_logfile", "FileObserver", "reopen_logs")
 # --- persistence
 _export(
     "persist._files",
@@ -127,13 +120,13 @@ _export(
     "load_application",
     "load_file",
     "read_input",
-    "write_atomic",
     "format_from_path",
     "sniff_format",
     "application_filename",
     "EXTENSIONS",
     "SHUTDOWN_TAG",
 )
+_export("persist._atomic", "write_atomic")
 _export("persist._graph", "structurally_equal")
 _export(
     "_passwords",
@@ -187,11 +180,13 @@ if TYPE_CHECKING:
         describe_os_error,
     )
     from appcore._log import (
-        FileObserver,
         JsonFormatter,
         SyslogObserver,
         configure_logging,
         get_logger,
+    )
+    from appcore._logfile import (
+        FileObserver,
         reopen_logs,
     )
     from appcore._loops import (
@@ -256,6 +251,9 @@ if TYPE_CHECKING:
         client_ssl_context,
         server_ssl_context,
     )
+    from appcore.persist._atomic import (
+        write_atomic,
+    )
     from appcore.persist._files import (
         EXTENSIONS,
         SHUTDOWN_TAG,
@@ -268,7 +266,6 @@ if TYPE_CHECKING:
         read_input,
         save_application,
         sniff_format,
-        write_atomic,
     )
     from appcore.persist._graph import (
         structurally_equal,

@@ -20,17 +20,12 @@ import logging
 import os
 import socket
 import sys
-import weakref
 from collections.abc import Mapping
-from pathlib import Path
 from typing import IO, Any
 
 from appcore._errors import (
-    CantCreateError,
-    IOFailure,
     UnavailableError,
     UsageError,
-    describe_os_error,
 )
 
 LOGGER_NAME = "appcore"
@@ -49,7 +44,6 @@ _RECORD_FIELDS = frozenset(vars(logging.makeLogRecord({}))) | {"message", "ascti
 # rsyslog's default maximum message size; longer lines are cut rather than lost.
 _SYSLOG_MAX_LINE = 8192
 
-_file_observers: weakref.WeakSet[FileObserver] = weakref.WeakSet()
 _installed: list[tuple[logging.Logger, logging.Handler]] = []
 
 
@@ -110,131 +104,6 @@ class JournalFormatter(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
         prefix = f"<{severity(record.levelno)}>"
         return "\n".join(prefix + line for line in super().format(record).splitlines())
-
-
-class FileObserver(logging.Handler):
-    """Appends records to a file, with optional size and daily rotation.
-
-    ``rotate_length``: before a record would take the file past this many bytes, the file
-    is renamed to ``PATH.1`` (older ones shift to ``.2``, ``.3``...). ``daily``: on the first
-    record of a new local day, the file is renamed to ``PATH.YYYY-MM-DD`` (the day it covers,
-    taken from its modification time when the process starts). ``max_rotated_files`` keeps
-    only that many old files of each kind. :meth:`reopen` opens the path afresh, for
-    ``logrotate``'s rename-then-signal.
-    """
-
-    def __init__(
-        self,
-        path: str | os.PathLike[str],
-        *,
-        rotate_length: int | None = None,
-        max_rotated_files: int | None = None,
-        daily: bool = False,
-    ) -> None:
-        super().__init__()
-        if rotate_length is not None and rotate_length <= 0:
-            raise UsageError(f"rotate length must be a positive number of bytes: {rotate_length}")
-        if max_rotated_files is not None and max_rotated_files < 0:
-            raise UsageError(f"max rotated files must not be negative: {max_rotated_files}")
-        self.path = Path(path)
-        self.rotate_length = rotate_length
-        self.max_rotated_files = max_rotated_files
-        self.daily = daily
-        self._file: IO[bytes] | None = None
-        self._size = 0
-        self._day = dt.date.today()
-        self.setFormatter(TextFormatter())
-        try:
-            self._open()
-        except OSError as err:
-            raise CantCreateError(f"cannot open log file {describe_os_error(err)}") from err
-        _file_observers.add(self)
-
-    def _open(self) -> None:
-        self._file = open(self.path, "ab")  # noqa: SIM115 - held open until close/reopen
-        info = os.fstat(self._file.fileno())
-        self._size = info.st_size
-        self._day = dt.date.fromtimestamp(info.st_mtime) if info.st_size else dt.date.today()
-
-    def _close_file(self) -> None:
-        if self._file is not None:
-            try:
-                self._file.close()
-            finally:
-                self._file = None
-
-    def reopen(self) -> None:
-        """Close the file and open the path again (a fresh file if it was renamed away)."""
-        self.acquire()
-        try:
-            self._close_file()
-            self._open()
-        except OSError as err:
-            raise IOFailure(f"cannot reopen log file {describe_os_error(err)}") from err
-        finally:
-            self.release()
-
-    def emit(self, record: logging.LogRecord) -> None:
-        try:
-            data = (self.format(record) + "\n").encode("utf-8", "backslashreplace")
-            if self.daily and dt.date.today() != self._day:
-                if self._size:
-                    self._rotate_daily()
-                else:  # an empty file holds no earlier day worth setting aside
-                    self._day = dt.date.today()
-            if self.rotate_length and self._size and self._size + len(data) > self.rotate_length:
-                self._rotate_size()
-            if self._file is None:
-                self._open()
-            assert self._file is not None
-            self._file.write(data)
-            self._file.flush()
-            self._size += len(data)
-        except Exception:
-            self.handleError(record)
-
-    def _rotate_size(self) -> None:
-        self._close_file()
-        keep = self.max_rotated_files
-        if keep is None:
-            keep = 1
-            while self._numbered(keep).exists():
-                keep += 1
-        if keep == 0:
-            self.path.unlink(missing_ok=True)
-        else:
-            self._numbered(keep).unlink(missing_ok=True)
-            for n in range(keep - 1, 0, -1):
-                if self._numbered(n).exists():
-                    os.replace(self._numbered(n), self._numbered(n + 1))
-            os.replace(self.path, self._numbered(1))
-        self._open()
-
-    def _numbered(self, n: int) -> Path:
-        return self.path.with_name(f"{self.path.name}.{n}")
-
-    def _rotate_daily(self) -> None:
-        self._close_file()
-        target = self.path.with_name(f"{self.path.name}.{self._day.isoformat()}")
-        n = 1
-        while target.exists():
-            target = self.path.with_name(f"{self.path.name}.{self._day.isoformat()}.{n}")
-            n += 1
-        os.replace(self.path, target)
-        if self.max_rotated_files is not None:
-            dated = sorted(self.path.parent.glob(f"{self.path.name}.[0-9][0-9][0-9][0-9]-*"))
-            for old in dated[: max(0, len(dated) - self.max_rotated_files)]:
-                old.unlink(missing_ok=True)
-        self._open()
-
-    def close(self) -> None:
-        self.acquire()
-        try:
-            self._close_file()
-        finally:
-            self.release()
-        _file_observers.discard(self)
-        super().close()
 
 
 class SyslogObserver(logging.Handler):
@@ -341,13 +210,15 @@ def configure_logging(
     json_lines: bool = False,
     level: int | str = logging.INFO,
     logger_name: str = "",
+    max_mode: int | None = None,
 ) -> list[logging.Handler]:
     """Send log records to a file, stdout and/or syslog; returns the observers installed.
 
     ``logfile`` is a path, or ``"-"`` for stdout. With ``syslog`` records go to syslog; with
     neither, to stdout. ``json_lines`` writes the file or stdout as JSON lines. Observers go
     on ``logger_name`` (the root logger by default, so records of asyncio and third-party
-    plugins are kept too); a second call replaces what the first installed.
+    plugins are kept too); a second call replaces what the first installed. ``max_mode``
+    caps the log file's permission bits (see :class:`FileObserver`).
     """
     if isinstance(level, str):
         resolved = logging.getLevelName(level.upper())
@@ -359,11 +230,14 @@ def configure_logging(
         if syslog:
             observers.append(SyslogObserver(prefix, facility=facility, address=syslog_address))
         if logfile is not None and os.fspath(logfile) != "-":
+            from appcore._logfile import FileObserver
+
             file_observer = FileObserver(
                 logfile,
                 rotate_length=rotate_length,
                 max_rotated_files=max_rotated_files,
                 daily=daily,
+                max_mode=max_mode,
             )
             if json_lines:
                 file_observer.setFormatter(JsonFormatter())
@@ -396,18 +270,3 @@ def reset_logging() -> None:
         logger, observer = _installed.pop()
         logger.removeHandler(observer)
         observer.close()
-
-
-def reopen_logs() -> None:
-    """Re-open every log file (after ``logrotate`` renamed them); safe to call from a signal.
-
-    Every file is tried; the first failure is raised afterwards as :class:`IOFailure`.
-    """
-    failure: IOFailure | None = None
-    for observer in list(_file_observers):
-        try:
-            observer.reopen()
-        except IOFailure as err:
-            failure = failure or err
-    if failure is not None:
-        raise failure

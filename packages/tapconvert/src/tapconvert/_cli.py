@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import enum
 import os
+import select
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -14,6 +15,7 @@ import typer
 from appcore import (
     EXTENSIONS,
     DataError,
+    IOFailure,
     NoInputError,
     UsageError,
     run_cli,
@@ -23,6 +25,7 @@ from appcore import (
 from ._progress import Progress
 
 PASSPHRASE_ENV = "TAPCONVERT_PASSPHRASE"
+_STDOUT_CHUNK = 1 << 20
 
 
 class TypeIn(enum.StrEnum):
@@ -95,6 +98,8 @@ def convert(
     """Convert an Application file between TAP (pickle), TAX (XML) and TAS (Python source).
 
     The output is replaced atomically; nothing is written when reading or converting fails.
+    An output path that exists must be a regular file: a symbolic link, FIFO or device is
+    refused (exit 73); use '-o -' for stdout.
     """
     import appcore
 
@@ -131,12 +136,49 @@ def convert(
     target = outfile if outfile is not None else _default_output(infile, typeout.value, encrypt)
     progress.phase("writing")
     if target == "-":
-        sys.stdout.buffer.write(out)
-        sys.stdout.buffer.flush()
+        _write_stdout(out)
     else:
         appcore.write_atomic(target, out, private=encrypt)
     progress.done()
     return 0
+
+
+def _write_stdout(data: bytes) -> None:
+    """All of ``data`` to stdout, or :class:`IOFailure` (exit 74).
+
+    Written with ``os.write`` in a loop: a buffered write into a pipe whose reader left
+    midway may report success for the part the pipe took and lose the rest.
+    """
+    sys.stdout.flush()
+    fd = sys.stdout.fileno()
+    view = memoryview(data)
+    try:
+        while view:
+            try:
+                written = os.write(fd, view[:_STDOUT_CHUNK])
+            except BlockingIOError:  # stdout was left non-blocking by whoever gave it to us
+                select.select([], [fd], [])
+                continue
+            view = view[written:]
+    except OSError as err:
+        # Nothing more can reach stdout; the interpreter's last flush must not complain.
+        _stdout_to_devnull()
+        if isinstance(err, BrokenPipeError):
+            raise IOFailure("cannot write to stdout: its reader closed the pipe") from None
+        raise IOFailure(f"cannot write to stdout: {err.strerror or err}") from None
+
+
+def _stdout_to_devnull() -> None:
+    try:
+        null = os.open(os.devnull, os.O_WRONLY)
+    except OSError:
+        return
+    try:
+        os.dup2(null, sys.stdout.fileno())
+    except OSError:
+        pass
+    finally:
+        os.close(null)
 
 
 def _read(infile: str, progress: Progress) -> bytes:

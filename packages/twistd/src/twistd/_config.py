@@ -318,6 +318,13 @@ def build_config(values: Mapping[str, Any], positional: Sequence[str]) -> RunCon
     source = str(values[kind]) if given else str(plugin)
     if settings.get("encrypted") and kind in ("python", "plugin"):
         raise UsageError("-e/--encrypted applies to -f, -x and -s files only")
+    if (
+        settings.get("logfile") == "-"
+        and not settings.get("nodaemon")
+        and not settings.get("syslog")
+    ):
+        # A daemon's stdout is gone: its log would be thrown away while it exits 0.
+        raise UsageError("-l - logs to stdout, which a daemon does not have: add -n")
     config = RunConfig(kind, source, positional[1:])
     for name, value in settings.items():
         setattr(config, name, value)

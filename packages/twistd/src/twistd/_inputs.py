@@ -9,6 +9,11 @@ The shutdown file is ``NAME-shutdown.EXT``, in the loaded file's format (encrypt
 with the same passphrase), **next to the input file**, so it sits beside what it replaces
 whatever the run directory. When that folder is not writable (the daemon dropped root, say)
 it goes to the run directory instead.
+
+Files twistd writes (the shutdown file, the pid file, the log file) are never more readable
+than the file the application came from (``-f``/``-x``/``-s``/``-y``): :attr:`max_mode`
+holds its permission bits, and each writer caps its file's mode with them, whatever the
+umask.
 """
 
 from __future__ import annotations
@@ -44,11 +49,14 @@ class LoadedApplication:
         path: Path | None = None,
         format: Format | None = None,
         passphrase: str | None = None,
+        max_mode: int | None = None,
     ) -> None:
         self.application = application
         self.path = path  # the input file, when the application was loaded from one
         self.format = format
         self.passphrase = passphrase
+        # The input file's permission bits (-f/-x/-s/-y): no output may be more readable.
+        self.max_mode = max_mode
 
     def save_shutdown(self, run_dir: Path) -> Path | None:
         """Save ``NAME-shutdown.EXT`` next to the input file, else in the run directory."""
@@ -60,10 +68,7 @@ class LoadedApplication:
         # uid switch even when a parent folder of its path is closed to the new user.
         targets = [(self.path.parent, self.path.parent), (Path(os.curdir), run_dir)]
         problem: AppcoreError | None = None
-        temp_prefix = f".{self.application.app_name}-{SHUTDOWN_TAG}."
         for directory, shown in targets:
-            entry = (directory, temp_prefix)
-            _saving_into.append(entry)
             try:
                 with _collector_paused():
                     saved: Path = save_application(
@@ -72,13 +77,12 @@ class LoadedApplication:
                         tag=SHUTDOWN_TAG,
                         passphrase=self.passphrase,
                         directory=directory,
+                        max_mode=self.max_mode,
                     )
                 return shown / saved.name
             except (CantCreateError, PermissionDenied) as err:
                 log.warning("cannot save the shutdown file in %s: %s", shown, err.message)
                 problem = problem or err
-            finally:
-                _saving_into.remove(entry)
         assert problem is not None
         raise problem
 
@@ -102,7 +106,7 @@ def obtain_application(config: RunConfig, launch_dir: Path) -> LoadedApplication
         return LoadedApplication(_from_plugin(config.input, config.plugin_args))
     path = launch_dir / config.input
     if config.input_kind == "python":
-        return LoadedApplication(_from_python(path))
+        return LoadedApplication(_from_python(path), max_mode=_permission_bits(path))
     from appcore import load_application
 
     fmt = _FORMATS[config.input_kind]
@@ -112,7 +116,17 @@ def obtain_application(config: RunConfig, launch_dir: Path) -> LoadedApplication
     # What was loaded lives until exit: keep the collector from walking it over and over
     # (and from touching its pages, which a fork would otherwise have to copy).
     gc.freeze()
-    return LoadedApplication(_check(app, str(path)), path.resolve(), fmt, passphrase)
+    return LoadedApplication(
+        _check(app, str(path)), path.resolve(), fmt, passphrase, _permission_bits(path)
+    )
+
+
+def _permission_bits(path: Path) -> int | None:
+    """The permission bits of the file just read; None when it cannot be told."""
+    try:
+        return path.stat().st_mode & 0o777
+    except OSError:
+        return None
 
 
 def _passphrase(config: RunConfig, launch_dir: Path) -> str:
@@ -201,27 +215,3 @@ def plugin_help(name: str) -> str:
     maker = get_service_maker(name)
     title = f"Usage: twistd [OPTIONS] {name} [{name.upper()} OPTIONS]\n\n{maker.description}\n"
     return maker.options.help_text(title)
-
-
-# Folders a shutdown save is writing into right now, with the temporary-name prefix of that
-# save, for a forced exit to clean up after.
-_saving_into: list[tuple[Path, str]] = []
-
-
-def discard_partial_saves() -> None:
-    """Remove the temporary file of a save cut short by a forced exit (never the target).
-
-    appcore writes ``.NAME-shutdown.EXT.XXXXXX.tmp`` and renames it over the target only
-    once complete, so removing the temporary file is all a cut-short save needs.
-    """
-    for directory, prefix in list(_saving_into):
-        try:
-            names = os.listdir(directory)
-        except OSError:
-            continue
-        for name in names:
-            if name.startswith(prefix) and name.endswith(".tmp"):
-                try:
-                    os.unlink(directory / name)
-                except OSError:
-                    pass

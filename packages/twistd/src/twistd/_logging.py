@@ -10,11 +10,12 @@ from ._config import RunConfig
 log = logging.getLogger("appcore.twistd")
 
 
-def start_logging(config: RunConfig, logfile: Path | None) -> None:
+def start_logging(config: RunConfig, logfile: Path | None, *, max_mode: int | None = None) -> None:
     """Install the observers: syslog, a (rotated) file, or stdout.
 
     ``logfile`` None means stdout, where lines take the journal's format by themselves when
-    systemd connected stdout to the journal (``JOURNAL_STREAM``).
+    systemd connected stdout to the journal (``JOURNAL_STREAM``). ``max_mode`` caps the log
+    file's permission bits (the input file's: a log is no more readable than its source).
     """
     from appcore import configure_logging
 
@@ -27,6 +28,7 @@ def start_logging(config: RunConfig, logfile: Path | None) -> None:
         prefix=config.prefix,
         json_lines=config.log_format == "json",
         level=logging.DEBUG if config.debug else logging.INFO,
+        max_mode=max_mode,
     )
 
 

@@ -6,12 +6,15 @@ The order matters and is the point of this module:
    (load a file, run a ``-y`` file, or ask a server type), look up users and groups, change
    to the run directory, connect to systemd's notify socket;
 2. daemonize (unless ``-n``): from here on the verdict travels through the readiness pipe;
-3. take the pid file (it must hold the daemon's pid), set up logging, chroot;
+3. take the pid file (it must hold the daemon's pid), set up logging (a daemon's stdout,
+   stderr, warnings and thread exceptions go to the log too), chroot;
 4. on the event loop: privileged start (bind ports as root), drop privileges, start every
-   service and await it, then tell the parent and systemd we are ready;
+   service and await it, then tell the parent and systemd we are ready. A daemon whose
+   starting process dies before it saw that verdict stops (see :mod:`._daemon`);
 5. on SIGTERM or SIGINT: STOPPING=1, stop every service (awaited), save the shutdown file
-   atomically, release the pid file. A second signal during that shutdown exits at once;
-   since the save is atomic, the worst it leaves is the previous shutdown file.
+   atomically, release the pid file. A second signal cuts short the wait for the services
+   to stop, never the save: the application is saved as it stands, and only SIGKILL can
+   prevent that (the temporary file it then leaves is removed by the next save).
 """
 
 from __future__ import annotations
@@ -37,11 +40,15 @@ if TYPE_CHECKING:
 
     from appcore import Application
 
+    from ._stdio import StdioToLog
+
 log = logging.getLogger("appcore.twistd")
 
-#: Exit status after a second stop signal cut the shutdown short (128 + SIGTERM, as a shell
-#: reports a process killed by that signal).
+#: Exit status after a second stop signal cut short the wait for services to stop (128 +
+#: SIGTERM, as a shell reports a process killed by that signal); the save was still made.
 FORCED_EXIT = 128 + signal.SIGTERM
+#: How long services that were told to give up stopping (cancelled) get to unwind.
+_UNWIND_SECONDS = 0.2
 STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT)
 REOPEN_SIGNALS = (signal.SIGHUP, signal.SIGUSR1)
 
@@ -105,6 +112,9 @@ class Daemon:
         self.logfile = self._logfile_path()
         self._starting = True
         self._logging_started = False
+        self._stdio: StdioToLog | None = None
+        self._cut_short: asyncio.Future[signal.Signals] | None = None
+        self._signals_while_saving: list[int] = []
 
     @property
     def application(self) -> Application:
@@ -149,6 +159,8 @@ class Daemon:
             raise
         finally:
             self._release_pidfile()
+            if self._stdio is not None:
+                self._stdio.stop()
         return code
 
     def _fail(self, exit_code: int, message: str) -> None:
@@ -161,13 +173,19 @@ class Daemon:
 
     def _prepare(self) -> asyncio.AbstractEventLoop:
         config = self.config
+        max_mode = self.loaded.max_mode
         if config.pidfile:
-            self.pidfile = PidFile(self.rundir / config.pidfile)
+            self.pidfile = PidFile(self.rundir / config.pidfile, max_mode=max_mode)
             self.pidfile.acquire()
         from ._logging import start_logging
 
-        start_logging(config, self.logfile)
+        start_logging(config, self.logfile, max_mode=max_mode)
         self._logging_started = True
+        if not config.nodaemon:
+            from ._stdio import StdioToLog
+
+            self._stdio = StdioToLog()
+            self._stdio.start()
         from appcore import new_event_loop
 
         loop = new_event_loop(config.reactor)
@@ -210,12 +228,17 @@ class Daemon:
                 code = loop.run_until_complete(self._serve())
         finally:
             loop.close()
+            # Closing the loop gave the stop signals back to their default (death); the
+            # process is only exiting now, but an orderly exit still removes the pid file.
+            # (Between the two, a signal would kill it: after the save, never during.)
+            for sig in STOP_SIGNALS:
+                signal.signal(sig, self._note_signal)
         return code
 
     async def _serve(self) -> int:
         import asyncio
 
-        from appcore import start_application, stop_application
+        from appcore import start_application
 
         from ._logging import reopen_log_files
 
@@ -225,6 +248,9 @@ class Daemon:
             loop.add_signal_handler(sig, _resolve, stop, sig)
         for sig in REOPEN_SIGNALS:
             loop.add_signal_handler(sig, reopen_log_files)
+        lifeline = self.readiness.lifeline
+        if lifeline is not None:
+            loop.add_reader(lifeline, self._launcher_news, lifeline, stop)
         app = self.application
         try:
             await start_application(app, drop_privileges=self._drop_privileges)
@@ -239,17 +265,65 @@ class Daemon:
         self.readiness.succeeded()
         self.notifier.ready(f"serving {app.app_name}")
         received = await stop
-        # From now on a second stop signal must cut through anything, including a save
-        # that runs without yielding to the loop: a plain signal handler does.
+        # The same signals now cut short the wait below (a handler replaced in place: the
+        # signal is never left at its default, which would kill the process).
+        self._cut_short = loop.create_future()
         for sig in STOP_SIGNALS:
-            loop.remove_signal_handler(sig)
-            signal.signal(sig, self._force_exit)
+            loop.add_signal_handler(sig, self._stop_cut_short, sig)
         self.notifier.stopping()
         log.info("stopping on %s", received.name)
-        await stop_application(app)
+        await self._stop_services(app)
+        # The save runs without the loop: plain handlers, so a signal is only noted.
+        for sig in STOP_SIGNALS:
+            signal.signal(sig, self._note_signal)
         self._save_shutdown_file()
+        if self._signals_while_saving:
+            names = ", ".join(signal.Signals(n).name for n in self._signals_while_saving)
+            log.warning("ignored during the shutdown save: %s", names)
         log.info("%s stopped", app.app_name)
-        return 0
+        return FORCED_EXIT if self._cut_short.done() else 0
+
+    async def _stop_services(self, app: Application) -> None:
+        """Stop every service and wait, unless a second stop signal cuts the wait short."""
+        import asyncio
+
+        from appcore import stop_application
+
+        assert self._cut_short is not None
+        stopping = asyncio.ensure_future(stop_application(app))
+        either: set[asyncio.Future[Any]] = {stopping, self._cut_short}
+        await asyncio.wait(either, return_when=asyncio.FIRST_COMPLETED)
+        if stopping.done():
+            stopping.result()  # a failing stop is reported as before
+            return
+        second = self._cut_short.result()
+        log.warning(
+            "second %s: not waiting for the services to stop; saving the application as it stands",
+            second.name,
+        )
+        stopping.cancel()
+        await asyncio.wait({stopping}, timeout=_UNWIND_SECONDS)
+
+    def _stop_cut_short(self, sig: signal.Signals) -> None:
+        if self._cut_short is not None and not self._cut_short.done():
+            self._cut_short.set_result(sig)
+
+    def _note_signal(self, signum: int, frame: Any) -> None:
+        # Runs between two bytecodes of whatever runs (the save): logging here could
+        # re-enter a log handler that is halfway through writing a record.
+        self._signals_while_saving.append(signum)
+
+    def _launcher_news(self, fd: int, stop: asyncio.Future[signal.Signals]) -> None:
+        import asyncio
+
+        news = self.readiness.launcher_news()
+        if news is None:
+            return
+        asyncio.get_running_loop().remove_reader(fd)
+        self.readiness.close_lifeline()
+        if not news:
+            log.warning("the starting process exited before it saw the start-up succeed: stopping")
+            _resolve(stop, signal.SIGTERM)
 
     def _drop_privileges(self) -> None:
         drop_privileges(self.identity, effective_only=self.config.euid)
@@ -268,17 +342,6 @@ class Daemon:
         saved = self.loaded.save_shutdown(self.rundir)
         if saved is not None:
             log.info("saved %s", saved)
-
-    def _force_exit(self, signum: int, frame: Any) -> None:
-        from ._inputs import discard_partial_saves
-
-        discard_partial_saves()
-        log.warning(
-            "second %s: exiting without finishing the shutdown", signal.Signals(signum).name
-        )
-        self._release_pidfile()
-        logging.shutdown()
-        os._exit(FORCED_EXIT)
 
     def _release_pidfile(self) -> None:
         if self.pidfile is not None and self.pidfile.held and not self.pidfile.release():

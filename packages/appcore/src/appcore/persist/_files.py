@@ -3,7 +3,7 @@
 Every format may be encrypted with a passphrase; its extension then gets an ``e`` prefix
 (``.etap``, ``.etax``, ``.etas``). An application saves as ``NAME.tap`` by default and as
 ``NAME-TAG.tap`` with a tag (the shutdown save uses the tag ``shutdown``). Files are written
-atomically: a crash mid-write leaves the previous file as it was.
+atomically (see :mod:`._atomic`): a crash mid-write leaves the previous file as it was.
 
 Reading a file picks the format by extension and checks the content agrees; without a known
 extension it sniffs the content (pickle header, XML prolog, the TAS header comment, the
@@ -16,21 +16,18 @@ from __future__ import annotations
 import contextlib
 import gc
 import os
-import tempfile
 from collections.abc import Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING, BinaryIO, Literal
+from typing import TYPE_CHECKING, Literal
 
 from appcore._errors import (
     AppcoreError,
-    CantCreateError,
     DataError,
-    IOFailure,
     NoInputError,
-    PermissionDenied,
     UsageError,
     describe_os_error,
 )
+from appcore.persist._atomic import atomic_stream, write_atomic
 from appcore.service._tree import FORMATS, Format
 
 if TYPE_CHECKING:
@@ -238,12 +235,15 @@ def save_application(
     tag: str | None = None,
     passphrase: str | None = None,
     directory: str | os.PathLike[str] | None = None,
+    max_mode: int | None = None,
 ) -> Path:
     """Save an application (or any service tree) atomically and return the path written.
 
     Without ``path`` the file is ``NAME[-TAG].[e]tap|tax|tas`` in ``directory`` (default: the
     current folder). The format comes from ``format``, else the path's extension, else the
-    application's ``persist_format``, else pickle.
+    application's ``persist_format``, else pickle. ``max_mode`` caps the file's permission
+    bits whatever the umask (see :func:`write_atomic`), as twistd does to keep a shutdown
+    file no more readable than its input.
     """
     encrypted = passphrase is not None
     named = format_from_path(path) if path is not None else None
@@ -265,78 +265,9 @@ def save_application(
         # Streamed: the statements go to the file as they are made, never held whole.
         from appcore.persist.tas._writer import dump
 
-        with _atomic_stream(target) as stream, _gc_paused():
+        with atomic_stream(target, max_mode=max_mode) as stream, _gc_paused():
             dump(app, stream)
     else:
-        write_atomic(target, dumps(app, fmt, passphrase=passphrase), private=encrypted)
+        data = dumps(app, fmt, passphrase=passphrase)
+        write_atomic(target, data, private=encrypted, max_mode=max_mode)
     return target
-
-
-def write_atomic(path: str | os.PathLike[str], data: bytes, *, private: bool = False) -> None:
-    """Write ``data`` to ``path`` atomically: temp file in the same folder, fsync, rename.
-
-    An existing file keeps its permission bits; a new one gets the usual ones (``0600`` when
-    ``private``). Readers see the old file or the new one, never a part.
-    """
-    with _atomic_stream(path, private=private) as stream:
-        stream.write(data)
-
-
-@contextlib.contextmanager
-def _atomic_stream(path: str | os.PathLike[str], *, private: bool = False) -> Iterator[BinaryIO]:
-    """A seekable binary stream whose content replaces ``path`` when the block ends cleanly.
-
-    It is a temp file in the same folder, synced and renamed over ``path`` at the end (see
-    :func:`write_atomic`). When the block raises, the temp file is removed and ``path`` is
-    left as it was; an OS error becomes the matching :class:`AppcoreError`.
-    """
-    target = Path(path)
-    folder = target.parent
-    try:
-        mode = target.stat().st_mode & 0o777
-    except OSError:
-        mask = os.umask(0o022)
-        os.umask(mask)
-        mode = 0o600 if private else 0o666 & ~mask
-    try:
-        fd, temp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=folder)
-    except OSError as err:
-        raise _write_error(err, target) from None
-    try:
-        with os.fdopen(fd, "wb") as stream:
-            yield stream
-            stream.flush()
-            os.fchmod(stream.fileno(), mode)
-            os.fsync(stream.fileno())
-        os.replace(temp, target)
-    except BaseException as err:
-        try:
-            os.unlink(temp)
-        except OSError:
-            pass
-        if isinstance(err, OSError):
-            raise _write_error(err, target) from None
-        raise
-    _fsync_folder(folder)
-
-
-def _fsync_folder(folder: Path) -> None:
-    try:
-        fd = os.open(folder, os.O_RDONLY | os.O_DIRECTORY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass  # some file systems cannot sync a directory; the rename is done either way
-    finally:
-        os.close(fd)
-
-
-def _write_error(err: OSError, target: Path) -> AppcoreError:
-    message = f"cannot write {target}: {err.strerror or err}"
-    if isinstance(err, PermissionError):
-        return PermissionDenied(message)
-    if isinstance(err, FileNotFoundError | NotADirectoryError | IsADirectoryError):
-        return CantCreateError(message)
-    return IOFailure(message)
