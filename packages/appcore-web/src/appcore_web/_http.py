@@ -560,6 +560,20 @@ class HTTPConnection(asyncio.Protocol):
         """Whether nothing is in progress: no request half-read, queued or being answered."""
         return not self.busy and not self._queue and self._req is None
 
+    def close_if_idle(self) -> bool:
+        """Close this keep-alive connection if it waits for its next request; whether it did.
+
+        The server calls it when it runs short of file descriptors, so that clients waiting
+        to connect get in. HTTP lets a server close an idle connection at any time; clients
+        open a new one for their next request.
+        """
+        if self.lost or self._reading_stopped or not self.idle() or self._write_paused:
+            return False
+        self._reading_stopped = True
+        if self.transport is not None:
+            self.transport.close()
+        return True
+
     def time_out(self) -> None:
         """A deadline passed: tell a client that is mid-request, then close."""
         self.read_deadline = 0.0

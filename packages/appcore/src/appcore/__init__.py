@@ -93,6 +93,7 @@ _export(
     "client_ssl_context",
 )
 _export("net._connections", "ConnectionTracker")
+_export("net._accept", "Acceptor", "StreamServer", "serve_stream")
 _export("net._protocols", "Factory", "DatagramFactory", "EchoFactory", "EchoDatagramFactory")
 _export("net._server", "ListeningService", "StreamServerService", "DatagramServerService")
 _export("net._client", "ReconnectingClientService")
@@ -214,6 +215,11 @@ if TYPE_CHECKING:
         serve_until_signal,
         start_application,
         stop_application,
+    )
+    from appcore.net._accept import (
+        Acceptor,
+        StreamServer,
+        serve_stream,
     )
     from appcore.net._client import (
         ReconnectingClientService,
