@@ -94,6 +94,7 @@ _export(
 )
 _export("net._connections", "ConnectionTracker")
 _export("net._accept", "Acceptor", "StreamServer", "serve_stream")
+_export("_logins", "LoginThrottle", "source_key", "LOGIN_TIMEOUT")
 _export("net._protocols", "Factory", "DatagramFactory", "EchoFactory", "EchoDatagramFactory")
 _export("net._server", "ListeningService", "StreamServerService", "DatagramServerService")
 _export("net._client", "ReconnectingClientService")
@@ -194,6 +195,11 @@ if TYPE_CHECKING:
         configure_logging,
         get_logger,
         reopen_logs,
+    )
+    from appcore._logins import (
+        LOGIN_TIMEOUT,
+        LoginThrottle,
+        source_key,
     )
     from appcore._loops import (
         DEFAULT_LOOP,

@@ -54,9 +54,11 @@ def _descriptor_limit() -> int:
 class Acceptor:
     """Accepts connections on a listening, non-blocking socket for as long as it runs.
 
-    Each accepted socket (non-blocking, ``TCP_NODELAY`` set) goes to ``on_connection``
-    together with the peer address; ``name`` appears in the log. :meth:`close` stops
-    accepting and closes the listening socket, as an asyncio server's ``close`` does.
+    Each accepted socket (non-blocking; ``TCP_NODELAY`` set unless ``nodelay`` is false)
+    goes to ``on_connection`` together with the peer address; ``name`` appears in the log.
+    :meth:`pause_accepting` and :meth:`resume_accepting` let the owner hold new
+    connections in the backlog (at a limit of its own); :meth:`close` stops accepting and
+    closes the listening socket, as an asyncio server's ``close`` does.
     """
 
     def __init__(
@@ -66,6 +68,7 @@ class Acceptor:
         *,
         name: str = "",
         close_idle: Callable[[int], int] | None = None,
+        nodelay: bool = True,
     ) -> None:
         self.sock = sock
         self.name = name or repr(sock.getsockname())
@@ -73,8 +76,9 @@ class Acceptor:
         self._close_idle = close_idle
         self._loop = asyncio.get_running_loop()
         self._fd = sock.fileno()
-        self._inet = sock.family in (socket.AF_INET, socket.AF_INET6)
+        self._nodelay = nodelay and sock.family in (socket.AF_INET, socket.AF_INET6)
         self._watching = False
+        self._held = False
         self._serving = False
         self._resume: asyncio.TimerHandle | None = None
         self._last_log = -LOG_INTERVAL
@@ -101,8 +105,19 @@ class Acceptor:
             self._resume = None
         self.sock.close()
 
+    def pause_accepting(self) -> None:
+        """Leave new connections in the backlog until :meth:`resume_accepting`."""
+        self._held = True
+        self._unwatch()
+
+    def resume_accepting(self) -> None:
+        """Accept again after :meth:`pause_accepting` (once descriptors allow)."""
+        self._held = False
+        self._watch()
+
     def _watch(self) -> None:
-        if self._serving and not self._watching:
+        # Not while held by the owner, nor while a pause for descriptors runs its course.
+        if self._serving and not self._held and self._resume is None and not self._watching:
             self._loop.add_reader(self._fd, self._accept_ready)
             self._watching = True
 
@@ -126,7 +141,7 @@ class Acceptor:
                 return
             try:
                 conn.setblocking(False)
-                if self._inet:
+                if self._nodelay:
                     conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
             except OSError:
                 conn.close()  # reset by the peer before we got to it
@@ -141,6 +156,8 @@ class Acceptor:
             # is in use, so the reserve is being eaten into.
             if number >= floor:
                 self._pause(None, limit)
+                return
+            if not self._watching:  # on_connection paused or closed us
                 return
 
     def _pause(self, err: OSError | None, limit: int) -> None:
