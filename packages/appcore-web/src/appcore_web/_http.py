@@ -106,6 +106,7 @@ class HTTPConnection(asyncio.Protocol):
         self.write_deadline = 0.0
         self.busy = False
         self.lost = False
+        self.answered = 0  # responses finished on this connection
         self._parser = httptools.HttpRequestParser(self)
         self._queue: deque[Request] = deque()
         self._req: Request | None = None
@@ -383,6 +384,7 @@ class HTTPConnection(asyncio.Protocol):
             self.write_error(500, keep_alive=False, http10=req.http10)
 
     def _finish(self, req: Request) -> None:
+        self.answered += 1
         log = self.runtime.access_log
         if log is not None:
             log.log(self, req)
@@ -567,7 +569,11 @@ class HTTPConnection(asyncio.Protocol):
         to connect get in. HTTP lets a server close an idle connection at any time; clients
         open a new one for their next request.
         """
-        if self.lost or self._reading_stopped or not self.idle() or self._write_paused:
+        # Only between requests: a connection not answered yet may hold a request still
+        # unread in its socket buffer (closing would reset it and lose the request).
+        if not self.answered or self.lost or self._reading_stopped or self._write_paused:
+            return False
+        if not self.idle():
             return False
         self._reading_stopped = True
         if self.transport is not None:
