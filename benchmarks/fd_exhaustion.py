@@ -1,8 +1,9 @@
 """Stress: a stream server out of file descriptors (security review item 13).
 
 Starts ``twistd -n TYPE`` with ``RLIMIT_NOFILE`` set low in the child (256 by default), then
-keeps ``--busy`` connections (300) busy for ``--seconds`` (40): each sends a request, reads
-the answer and sends the next, reconnecting whenever the server closes it or it times out.
+keeps ``--busy`` connections (300) busy for ``--seconds`` (40): each sends a request every
+half second and reads the answer, reconnecting whenever the server closes it or it times
+out (and, with ``--session N``, after N requests, as clients come and go).
 Meanwhile a "normal" client makes ``--tries`` (12) fresh connections, spread over the run,
 each given ``--client-timeout`` seconds (3) to get one answer. Prints the growth of the
 server's log in bytes and the normal client's successes, as JSON with ``--json``.
@@ -60,8 +61,15 @@ async def web_request(reader: asyncio.StreamReader, writer: asyncio.StreamWriter
 
 async def irc_open(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, n: int) -> None:
     writer.write(f"NICK u{n}x{time.monotonic_ns() % 10**9}\r\nUSER u 0 * :u\r\n".encode())
-    while b" 001 " not in await reader.readline():
+    while b" 001 " not in await _line(reader):
         pass
+
+
+async def _line(reader: asyncio.StreamReader) -> bytes:
+    line = await reader.readline()
+    if not line:
+        raise ConnectionError("closed")
+    return line
 
 
 async def irc_request(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, n: int) -> None:
@@ -75,7 +83,7 @@ async def irc_request(reader: asyncio.StreamReader, writer: asyncio.StreamWriter
 
 
 async def ftp_open(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, n: int) -> None:
-    while not (await reader.readline()).startswith(b"220 "):
+    while not (await _line(reader)).startswith(b"220 "):
         pass
     writer.write(b"USER anonymous\r\n")
     await _ftp_reply(reader, b"331")
@@ -123,7 +131,9 @@ def server_command(kind: str, port: int, folder: Path, log: Path, reactor: str) 
 # ------------------------------------------------------------------ load
 
 
-async def busy_client(port: int, n: int, kind: str, stop: float, counts: dict[str, int]) -> None:
+async def busy_client(
+    port: int, n: int, kind: str, stop: float, counts: dict[str, int], session: int
+) -> None:
     opening, request = TYPES[kind]
     loop = asyncio.get_running_loop()
     while loop.time() < stop:
@@ -131,9 +141,11 @@ async def busy_client(port: int, n: int, kind: str, stop: float, counts: dict[st
         try:
             reader, writer = await asyncio.wait_for(asyncio.open_connection("127.0.0.1", port), 10)
             await asyncio.wait_for(opening(reader, writer, n), 10)
-            while loop.time() < stop:
+            done = 0
+            while loop.time() < stop and not (session and done >= session):
                 await asyncio.wait_for(request(reader, writer, n), 10)
                 counts["busy"] += 1
+                done += 1
                 await asyncio.sleep(0.5)
         except (OSError, asyncio.IncompleteReadError, TimeoutError, ValueError, ConnectionError):
             counts["busy_errors"] += 1
@@ -168,7 +180,7 @@ async def load(args: argparse.Namespace, port: int) -> dict[str, object]:
     stop = loop.time() + args.seconds
     counts = {"busy": 0, "busy_errors": 0}
     tasks = [
-        asyncio.ensure_future(busy_client(port, n, args.type, stop, counts))
+        asyncio.ensure_future(busy_client(port, n, args.type, stop, counts, args.session))
         for n in range(args.busy)
     ]
     outcomes: list[bool] = []
@@ -204,6 +216,10 @@ def main() -> int:
     parser.add_argument("--busy", type=int, default=300)
     parser.add_argument("--seconds", type=float, default=40.0)
     parser.add_argument("--tries", type=int, default=12)
+    parser.add_argument(
+        "--session", type=int, default=0,
+        help="requests after which a busy client hangs up and reconnects (0: never)",
+    )  # fmt: skip
     parser.add_argument("--client-timeout", type=float, default=3.0)
     parser.add_argument("--json", action="store_true")
     parser.add_argument("--keep-log", type=Path, help="copy the server's log here at the end")
@@ -249,6 +265,7 @@ def main() -> int:
         "reactor": args.reactor,
         "nofile": nofile,
         "busy_connections": args.busy,
+        "session_requests": args.session,
         "seconds": round(elapsed, 1),
         "log_growth_bytes": after - before,
         "server_alive": alive,
