@@ -52,7 +52,7 @@ def _descriptor_limit() -> int:
 
 
 class Acceptor:
-    """Accepts connections on a listening, non-blocking socket for as long as it runs.
+    """Accepts connections on a listening socket for as long as it runs.
 
     Each accepted socket (non-blocking; ``TCP_NODELAY`` set unless ``nodelay`` is false)
     goes to ``on_connection`` together with the peer address; ``name`` appears in the log.
@@ -89,6 +89,9 @@ class Acceptor:
 
     def start(self) -> None:
         """Start accepting."""
+        # As asyncio's create_server does: a socket handed over (a worker's, a systemd one)
+        # may still be blocking, and one blocking accept would stall the loop.
+        self.sock.setblocking(False)
         self._serving = True
         self._watch()
 
@@ -173,7 +176,7 @@ class Acceptor:
         now = self._loop.time()
         if now - self._last_log >= LOG_INTERVAL:
             if exhausted:
-                what = os.strerror(err.errno) if err is not None else "descriptors nearly used up"
+                what = err.strerror if err is not None else "descriptors nearly used up"
                 logger.warning(
                     "%s: not accepting for now (%s; limit %d descriptors); paused %d time(s) "
                     "and closed %d idle connection(s) since the last such line",
