@@ -49,10 +49,13 @@ nox.options.error_on_missing_interpreters = True
 nox.options.sessions = ["lint", "typecheck", "tests", "build", "integration"]
 
 # Local packages a package's tests run beside it, as subprocesses (never imported): the inetd
-# and manhole types are exercised through mktap and twistd, as their users run them.
+# and manhole types are exercised through mktap and twistd, as their users run them; the web
+# and ftp types' hostile-client tests run them under twistd.
 TEST_COMPANIONS = {
+    "appcore-ftp": ("twistd",),
     "appcore-inetd": ("mktap", "twistd"),
     "appcore-manhole": ("mktap", "twistd"),
+    "appcore-web": ("twistd",),
 }
 # The packagers' lifecycle tests (marked "root": a Debian root, maintainer scripts, systemd)
 # run in integration (tools from wheels) and in package(kind) (from the source trees, on

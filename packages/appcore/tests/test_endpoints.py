@@ -173,3 +173,30 @@ def test_endpoints_are_frozen_and_persist_with_their_text() -> None:
     state = endpoint.__getstate__()
     assert state["description"] == r"tcp6:0:interface=\:\:1"
     assert pickle.loads(pickle.dumps(endpoint)) == endpoint
+
+
+def test_local_only_fills_in_this_machine_for_every_kind() -> None:
+    cases = {
+        "tcp:4040": ("interface", "127.0.0.1", "tcp:4040:interface=127.0.0.1"),
+        "4040": ("interface", "127.0.0.1", "tcp:4040:interface=127.0.0.1"),
+        "tcp6:4040": ("interface", "::1", r"tcp6:4040:interface=\:\:1"),
+        "ssl:4040:privateKey=k.pem": (
+            "interface",
+            "127.0.0.1",
+            "ssl:4040:privateKey=k.pem:interface=127.0.0.1",
+        ),
+        "udp:4040": ("interface", "127.0.0.1", "udp:4040:interface=127.0.0.1"),
+        "unix:/run/m.sock": ("mode", 0o600, "unix:/run/m.sock:mode=600"),
+    }
+    for text, (field, value, description) in cases.items():
+        endpoint = parse_server_endpoint(text, local_only=True)
+        assert getattr(endpoint, field) == value, text
+        assert endpoint.description == description
+        # The description says what it is: parsing it again gives the same endpoint.
+        assert parse_server_endpoint(endpoint.description) == endpoint
+    # Spelled out, it stays, positional or by name.
+    assert parse_server_endpoint("tcp:4040:0.0.0.0", local_only=True).interface == "0.0.0.0"  # type: ignore[attr-defined]
+    assert parse_server_endpoint("unix:/x:mode=660", local_only=True).mode == 0o660  # type: ignore[attr-defined]
+    # Without it, the defaults are unchanged.
+    assert parse_server_endpoint("ssl:4040:privateKey=k.pem").interface == ""  # type: ignore[attr-defined]
+    assert parse_server_endpoint("unix:/run/m.sock").mode == 0o666  # type: ignore[attr-defined]

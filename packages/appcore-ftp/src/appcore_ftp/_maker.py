@@ -23,6 +23,12 @@ def _port_range(text: str) -> str:
     return f"{first}-{last}"
 
 
+def _positive(value: float) -> float:
+    if not value > 0:
+        raise ValueError(f"must be more than 0, got {value}")
+    return value
+
+
 def _ipv4(text: str) -> str:
     import ipaddress
 
@@ -78,6 +84,14 @@ ftp = ServiceMaker(
             default=300.0,
             help="seconds a control connection may stay silent",
             metavar="SECONDS",
+        ),
+        Option(
+            "login_timeout",
+            float,
+            default=30.0,
+            help="seconds a client has to log in before it is disconnected",
+            metavar="SECONDS",
+            validate=_positive,
         ),
     ),
     module="appcore_ftp._service",

@@ -7,6 +7,9 @@ aioftp (a maintained asyncio FTP library) speaks the protocol. What this module 
   on every operation, so a link that escapes is neither listed, read, written nor followed;
 * **users**: anonymous read-only logins and named users from an :mod:`appcore._passwords`
   file (read again at every login), verified off the event loop, with a delay on failure;
+  failed logins are limited per client address across connections
+  (:class:`~appcore.LoginThrottle`) and a client not logged in within ``login_timeout``
+  seconds (30) is told ``421`` and disconnected;
 * **active mode** (``PORT``/``EPRT``, which aioftp's server lacks), only towards the
   client's own address and unprivileged ports (no FTP bounce), plus ``NLST``, ``SIZE``
   and ``NOOP``; passive data connections are accepted only from the client's own address.
@@ -27,6 +30,8 @@ import aioftp
 from aioftp import errors, pathio
 from aioftp.common import END_OF_LINE, Connection, ThrottleStreamIO
 from aioftp.server import ConnectionConditions, PathConditions, PathPermissions, worker
+
+from appcore import LOGIN_TIMEOUT, LoginThrottle
 
 logger = logging.getLogger("appcore.ftp")
 
@@ -216,6 +221,7 @@ class FTPServer(aioftp.Server):
         passive_ports: range | None,
         masquerade: str | None,
         idle_timeout: float | None,
+        login_timeout: float = LOGIN_TIMEOUT,
     ) -> None:
         super().__init__(
             users,
@@ -233,6 +239,9 @@ class FTPServer(aioftp.Server):
                 pool.put_nowait((0, port))
             self.available_data_ports = pool
         self.root = root
+        self.login_timeout = login_timeout
+        #: Failed logins per client address, across this server's connections.
+        self.login_throttle = LoginThrottle()
         # What aioftp's own start() would set; the listening socket is appcore's instead.
         self.connections = {}
         self.server_host, self.server_port = None, 0
@@ -245,6 +254,7 @@ class FTPServer(aioftp.Server):
             "noop": self.noop,
         }
         self.commands_mapping.update(extra)
+        self.commands_mapping["pass"] = self._throttled(self.commands_mapping["pass"])
         for name in PATH_COMMANDS:
             command = self.commands_mapping[name]
             self.commands_mapping[name] = self._confined(name, command)
@@ -265,6 +275,43 @@ class FTPServer(aioftp.Server):
             return result
 
         return guarded
+
+    def _throttled(self, check: Command) -> Command:
+        """``PASS``, waiting for the turn of the client's address (see LoginThrottle)."""
+        throttle = self.login_throttle
+
+        async def throttled(connection: Connection, rest: Any) -> bool:
+            if connection.future.logged.done() or not connection.future.user.done():
+                return await check(connection, rest)  # aioftp's own 503 replies
+            peer = connection.client_host
+            if not await throttle.admit(peer):
+                logger.warning("ftp: too many failed logins from %s: hanging up", peer)
+                connection.response("421", "too many failed logins from your address")
+                return False
+            result = await check(connection, rest)
+            if connection.future.logged.done():
+                throttle.succeeded(peer)
+            return result
+
+        return throttled
+
+    async def greeting(self, connection: Connection, rest: str | PurePosixPath) -> bool:
+        """Welcome the client and start its login deadline."""
+        ok: bool = await super().greeting(connection, rest)
+        if ok:
+            # The session runs its extra workers beside the commands; False ends it.
+            connection.extra_workers.add(asyncio.ensure_future(self._login_deadline(connection)))
+        return ok
+
+    async def _login_deadline(self, connection: Connection) -> bool:
+        logged = connection.future.logged
+        try:
+            await asyncio.wait_for(asyncio.shield(logged), self.login_timeout)
+        except TimeoutError:
+            logger.warning("ftp: no login from %s in time: hanging up", connection.client_host)
+            connection.response("421", "login timed out")
+            return False
+        return True
 
     def session_started(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         """Run one control connection's session in a task of its own.

@@ -21,7 +21,7 @@ from collections.abc import Awaitable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from appcore import Factory, NoInputError, StreamServerService, UsageError
+from appcore import LOGIN_TIMEOUT, Factory, NoInputError, StreamServerService, UsageError
 
 if TYPE_CHECKING:
     from appcore_ftp._server import FTPServer
@@ -38,6 +38,8 @@ class FTPFactory(Factory):
 
     _transient: ClassVar[tuple[str, ...]] = ("_server",)
     _server: FTPServer | None = None
+    #: Seconds a client has to log in (files saved before it existed get this too).
+    login_timeout: float = LOGIN_TIMEOUT
 
     def __init__(
         self,
@@ -49,6 +51,7 @@ class FTPFactory(Factory):
         passive_ports: str | None = None,
         masquerade: str | None = None,
         idle_timeout: float = 300.0,
+        login_timeout: float = LOGIN_TIMEOUT,
     ) -> None:
         self.root = root
         self.passwd = passwd
@@ -57,6 +60,7 @@ class FTPFactory(Factory):
         self.passive_ports = passive_ports
         self.masquerade = masquerade
         self.idle_timeout = idle_timeout
+        self.login_timeout = login_timeout
 
     def __repr__(self) -> str:
         return f"<FTPFactory root={self.root!r}>"
@@ -85,6 +89,7 @@ class FTPFactory(Factory):
             passive_ports=ports,
             masquerade=self.masquerade,
             idle_timeout=self.idle_timeout if self.idle_timeout > 0 else None,
+            login_timeout=self.login_timeout,
         )
 
     def build_protocol(self) -> asyncio.BaseProtocol:
@@ -154,6 +159,7 @@ def make_service(options: Mapping[str, Any]) -> FTPServerService:
         passive_ports=options.get("passive_ports"),
         masquerade=options.get("masquerade"),
         idle_timeout=float(options.get("idle_timeout") or 0.0),
+        login_timeout=float(options.get("login_timeout") or LOGIN_TIMEOUT),
     )
     listen: str = options.get("listen") or "tcp:2121"
     return FTPServerService(listen, factory, name="ftp")

@@ -1,12 +1,13 @@
 """Programs started per connection (``nowait``) or handed the socket (``wait``).
 
-The service binds its socket like any server (in the privileged start), then watches it with
-the loop's reader callback instead of handing it to an asyncio server: the program needs a
-real descriptor as its stdin, stdout and stderr, not a transport.
+The service binds its socket like any server (in the privileged start), then watches it
+itself instead of handing it to an asyncio server: the program needs a real descriptor as
+its stdin, stdout and stderr, not a transport.
 
-* ``nowait`` (stream only): each connection is accepted here and the program runs with the
-  accepted socket as fds 0, 1 and 2; up to ``max_children`` run at once (beyond that, new
-  connections wait in the listen queue).
+* ``nowait`` (stream only): each connection is accepted by appcore's :class:`~appcore.Acceptor`
+  (which pauses rather than spins when file descriptors run out) and the program runs with
+  the accepted socket as fds 0, 1 and 2; up to ``max_children`` run at once (beyond that,
+  new connections wait in the listen queue).
 * ``wait``: when the socket becomes readable the program is started with the *listening*
   (stream) or *bound* (dgram) socket as fds 0, 1 and 2, and the socket is not watched again
   until it exits: the program accepts or reads for itself, as with the classic inetd.
@@ -28,6 +29,7 @@ import socket
 from typing import Any, ClassVar
 
 from appcore import (
+    Acceptor,
     ConnectionTracker,
     Listener,
     ListeningService,
@@ -47,8 +49,15 @@ class ProgramService(ListeningService):
 
     __module__ = "appcore_inetd"  # persisted under its public name
 
-    _transient: ClassVar[tuple[str, ...]] = ("_children", "_loop", "_watching", "_active")
+    _transient: ClassVar[tuple[str, ...]] = (
+        "_children",
+        "_loop",
+        "_watching",
+        "_active",
+        "_acceptor",
+    )
     _children: set[asyncio.subprocess.Process] | None = None
+    _acceptor: Acceptor | None = None
     _loop: asyncio.AbstractEventLoop | None = None
     _watching: bool = False
     _active: int = 0
@@ -84,11 +93,18 @@ class ProgramService(ListeningService):
         self._active = 0
         if self.wait:
             listener.sock.setblocking(True)  # see _spawn: the program reads it, not us
-        self._watch(listener.sock)
+            self._watch(listener.sock)
+            return listener.sock
+        # A program gets the socket as it was accepted: no TCP_NODELAY it did not ask for.
+        self._acceptor = Acceptor(listener.sock, self._accepted, name=repr(self), nodelay=False)
+        self._acceptor.start()
         return listener.sock
 
     def _watch(self, sock: socket.socket) -> None:
-        if self._loop is not None and not self._watching and self.running:
+        if self._acceptor is not None and self._acceptor.sock is sock:
+            if self.running:
+                self._acceptor.resume_accepting()
+        elif self._loop is not None and not self._watching and self.running:
             self._loop.add_reader(sock.fileno(), self._readable, sock)
             self._watching = True
 
@@ -98,6 +114,9 @@ class ProgramService(ListeningService):
             self._watching = False
 
     def _stop_accepting(self, handle: socket.socket) -> None:
+        acceptor, self._acceptor = self._acceptor, None
+        if acceptor is not None:
+            acceptor.close()
         self._unwatch(handle)
 
     async def _closed(self, handle: socket.socket) -> None:
@@ -122,22 +141,18 @@ class ProgramService(ListeningService):
                 await asyncio.wait(pending, timeout=1.0)
 
     def _readable(self, sock: socket.socket) -> None:
-        if self.wait:
-            self._unwatch(sock)
-            self._active += 1
-            asyncio.ensure_future(self._run(sock, sock))
-            return
-        try:
-            conn, _ = sock.accept()
-        except (BlockingIOError, InterruptedError):
-            return
-        except OSError as err:
-            logger.warning("%r: accept failed: %s", self, err)
-            return
+        # wait mode: the program accepts or reads for itself.
+        self._unwatch(sock)
+        self._active += 1
+        asyncio.ensure_future(self._run(sock, sock))
+
+    def _accepted(self, conn: socket.socket, address: Any) -> None:
+        acceptor = self._acceptor
+        assert acceptor is not None
         self._active += 1
         if self._active >= self.max_children:
-            self._unwatch(sock)  # at the limit: further connections wait in the listen queue
-        asyncio.ensure_future(self._run(sock, conn))
+            acceptor.pause_accepting()  # at the limit: further connections wait in the queue
+        asyncio.ensure_future(self._run(acceptor.sock, conn))
 
     def _identity(self) -> dict[str, Any]:
         """Keyword arguments that make the program run as its entry's user."""

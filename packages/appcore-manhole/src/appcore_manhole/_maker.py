@@ -30,8 +30,8 @@ telnet = ServiceMaker(
             "listen",
             str,
             default="tcp:4040:interface=127.0.0.1",
-            help="endpoint to listen on; a tcp endpoint without an interface listens on "
-            "127.0.0.1 only",
+            help="endpoint to listen on; without an interface it listens on 127.0.0.1 only, "
+            "a unix socket without a mode gets mode 600",
             short="l",
             metavar="ENDPOINT",
         ),
@@ -53,6 +53,14 @@ telnet = ServiceMaker(
             help="seconds to wait after a failed login",
             validate=_not_negative,
         ),
+        Option(
+            "login_timeout",
+            float,
+            default=30.0,
+            help="seconds a client has to log in before it is disconnected",
+            metavar="SECONDS",
+            validate=_positive,
+        ),
     ),
     module="appcore_manhole.telnet",
     persistable_modules=("appcore_manhole",),
@@ -68,8 +76,8 @@ ssh_manhole = ServiceMaker(
             "listen",
             str,
             default="tcp:4041:interface=127.0.0.1",
-            help="endpoint to listen on; a tcp endpoint without an interface listens on "
-            "127.0.0.1 only",
+            help="endpoint to listen on; without an interface it listens on 127.0.0.1 only, "
+            "a unix socket without a mode gets mode 600",
             short="l",
             metavar="ENDPOINT",
         ),
@@ -87,6 +95,14 @@ ssh_manhole = ServiceMaker(
             default="manhole_host_key",
             help="the server's private host key; an Ed25519 key is generated there if missing",
             metavar="FILE",
+        ),
+        Option(
+            "login_timeout",
+            float,
+            default=30.0,
+            help="seconds a client has to log in before it is disconnected",
+            metavar="SECONDS",
+            validate=_positive,
         ),
     ),
     module="appcore_manhole.ssh",

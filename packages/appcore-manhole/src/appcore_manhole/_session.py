@@ -6,10 +6,13 @@ import asyncio
 import logging
 import sys
 from collections.abc import Awaitable, Callable
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from appcore_manhole._console import Console
 from appcore_manhole._editor import Interrupted
+
+if TYPE_CHECKING:
+    from appcore import LoginThrottle
 
 logger = logging.getLogger("appcore.manhole")
 
@@ -29,9 +32,14 @@ async def login(
     password_file: str,
     attempts: int,
     failure_delay: float,
-    peer: str,
+    peer: object,
+    throttle: LoginThrottle | None = None,
 ) -> str | None:
-    """Ask for a user name and password until one matches; the user, or None to hang up."""
+    """Ask for a user name and password until one matches; the user, or None to hang up.
+
+    With a ``throttle``, each check waits for the turn of its source address (``peer``,
+    the transport's peername) and is refused when that would take too long.
+    """
     from appcore import AppcoreError, check_password
 
     loop = asyncio.get_running_loop()
@@ -45,6 +53,10 @@ async def login(
             return None
         if password is None:
             return None
+        if throttle is not None and not await throttle.admit(peer):
+            logger.warning("manhole: too many failed logins from %s: hanging up", peer)
+            write("Too many failed logins from your address; try again later.\n")
+            return None
         try:
             # scrypt takes tens of milliseconds: keep it off the loop.
             ok = await loop.run_in_executor(None, check_password, password_file, user, password)
@@ -52,6 +64,8 @@ async def login(
             logger.error("manhole: password file unusable, refusing %s: %s", peer, err.message)
             ok = False
         if ok:
+            if throttle is not None:
+                throttle.succeeded(peer)
             logger.info("manhole: %s logged in from %s", user, peer)
             return user
         logger.warning("manhole: failed login for %r from %s", user, peer)

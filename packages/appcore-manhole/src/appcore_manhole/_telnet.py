@@ -206,14 +206,23 @@ class TelnetManholeProtocol(asyncio.Protocol):
             return await editor.read_line(prompt, echo=echo and self.echoing)
 
         try:
-            user = await login(
-                read_line,
-                self.write,
-                factory.password_file,
-                factory.attempts,
-                factory.failure_delay,
-                str(self.peer),
-            )
+            try:
+                user = await asyncio.wait_for(
+                    login(
+                        read_line,
+                        self.write,
+                        factory.password_file,
+                        factory.attempts,
+                        factory.failure_delay,
+                        self.peer,
+                        factory.throttle,
+                    ),
+                    factory.login_timeout,
+                )
+            except TimeoutError:
+                logger.warning("manhole: no login from %s in time: hanging up", self.peer)
+                self.write("\nLogin timed out.\n")
+                return
             if user is None:
                 return
             await interact(read_line, self.write, factory.namespace(user, self), user)

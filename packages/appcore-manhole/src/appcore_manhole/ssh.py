@@ -15,10 +15,13 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from appcore import (
+    LOGIN_TIMEOUT,
+    Acceptor,
     ConnectionTracker,
     DataError,
     Listener,
     ListeningService,
+    LoginThrottle,
     NoInputError,
     bind_stream,
 )
@@ -39,16 +42,28 @@ class SSHManholeService(ListeningService):
 
     __module__ = "appcore_manhole"  # persisted under its public name
 
-    _transient: ClassVar[tuple[str, ...]] = ("_connections",)
+    _transient: ClassVar[tuple[str, ...]] = ("_connections", "_throttle", "_starting_up")
     _connections: set[Any] | None = None
+    _throttle: LoginThrottle | None = None
+    _starting_up: set[asyncio.Task[Any]] | None = None
+
+    #: Seconds a client has to log in (files saved before it existed get this too).
+    login_timeout: float = LOGIN_TIMEOUT
 
     def __init__(
-        self, endpoint: str, authorized_keys: str, host_key: str, name: str | None = None
+        self,
+        endpoint: str,
+        authorized_keys: str,
+        host_key: str,
+        name: str | None = None,
+        *,
+        login_timeout: float = LOGIN_TIMEOUT,
     ) -> None:
         super().__init__(name)
         self.endpoint = loopback_by_default(endpoint)
         self.authorized_keys = authorized_keys
         self.host_key = host_key
+        self.login_timeout = login_timeout
 
     def _bind(self) -> Listener:
         return bind_stream(self.endpoint)
@@ -72,11 +87,13 @@ class SSHManholeService(ListeningService):
         except (ValueError, asyncssh.KeyImportError) as err:
             raise DataError(f"host key {path} is not a private key: {err}") from None
 
-    async def _open(self, listener: Listener, tracker: ConnectionTracker) -> Any:
+    async def _open(self, listener: Listener, tracker: ConnectionTracker) -> Acceptor:
         import asyncssh
 
         host_key = self.load_host_key()
         self._connections = connections = set()
+        self._throttle = throttle = LoginThrottle()
+        self._starting_up = starting_up = set()
         service = self
 
         class Server(asyncssh.SSHServer):
@@ -99,29 +116,60 @@ class SSHManholeService(ListeningService):
                 self.conn.set_authorized_keys(keys)
                 return True
 
+            def public_key_auth_supported(self) -> bool:
+                return True
+
+            async def validate_public_key(self, username: str, key: asyncssh.SSHKey) -> bool:
+                # asyncssh asks here only about a key authorized_keys does not list: a failed
+                # attempt. Failures count per address across connections (LoginThrottle).
+                assert self.conn is not None
+                peer = self.conn.get_extra_info("peername")
+                logger.warning("manhole: refused SSH key for %r from %s", username, peer)
+                if not await throttle.admit(peer):
+                    logger.warning("manhole: too many failed logins from %s: hanging up", peer)
+                    self.conn.close()
+                return False
+
             def password_auth_supported(self) -> bool:
                 return False
 
-        return await asyncssh.listen(
-            sock=listener.sock,
+        # appcore's accept loop (it survives running out of file descriptors); asyncssh
+        # runs each accepted connection.
+        options = await asyncssh.SSHServerConnectionOptions.construct(
             server_factory=Server,
             server_host_keys=[host_key],
             process_factory=self._session,
             encoding="utf-8",
             line_editor=True,
             keepalive_interval=60,
+            login_timeout=self.login_timeout,
         )
 
-    def _stop_accepting(self, handle: Any) -> None:
+        def accepted(conn: Any, address: Any) -> None:
+            task = asyncio.ensure_future(asyncssh.run_server(conn, options=options))
+            starting_up.add(task)
+            task.add_done_callback(_settled)
+
+        def _settled(task: asyncio.Task[Any]) -> None:
+            starting_up.discard(task)
+            if not task.cancelled() and task.exception() is not None:
+                logger.debug("manhole: SSH connection ended before login: %s", task.exception())
+
+        acceptor = Acceptor(listener.sock, accepted, name=repr(self))
+        acceptor.start()
+        return acceptor
+
+    def _stop_accepting(self, handle: Acceptor) -> None:
         handle.close()
+        for task in list(self._starting_up or ()):
+            task.cancel()
         for conn in list(self._connections or ()):
             conn.close()
 
-    async def _closed(self, handle: Any) -> None:
-        try:
-            await asyncio.wait_for(handle.wait_closed(), self.close_grace + 1.0)
-        except TimeoutError:
-            logger.warning("%r: server did not close in time", self)
+    async def _closed(self, handle: Acceptor) -> None:
+        pending = list(self._starting_up or ())
+        if pending:
+            await asyncio.wait(pending, timeout=self.close_grace + 1.0)
 
     async def _session(self, process: asyncssh.SSHServerProcess[str]) -> None:
         import asyncssh
@@ -181,4 +229,7 @@ def make_service(options: Mapping[str, Any]) -> SSHManholeService:
     except ValueError as err:
         raise DataError(f"{keys} is not an authorized_keys file: {err}") from None
     host_key = Path(options["host_key"]).resolve()
-    return SSHManholeService(options["listen"], str(keys), str(host_key))
+    login_timeout = options.get("login_timeout") or LOGIN_TIMEOUT
+    return SSHManholeService(
+        options["listen"], str(keys), str(host_key), login_timeout=login_timeout
+    )

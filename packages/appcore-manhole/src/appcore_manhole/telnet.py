@@ -11,9 +11,9 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
-from appcore import Factory, StreamServerService, UsageError
+from appcore import LOGIN_TIMEOUT, Factory, LoginThrottle, StreamServerService, UsageError
 from appcore_manhole._endpoint import loopback_by_default
 from appcore_manhole._namespace import make_namespace
 
@@ -21,9 +21,19 @@ DEFAULT_LISTEN = "tcp:4040:interface=127.0.0.1"
 
 
 class TelnetManholeFactory(Factory):
-    """Builds a telnet manhole protocol per connection."""
+    """Builds a telnet manhole protocol per connection.
+
+    Failed logins are limited per source address across all connections (see
+    :class:`~appcore.LoginThrottle`), and a connection not logged in within
+    :attr:`login_timeout` seconds is closed.
+    """
 
     __module__ = "appcore_manhole"  # persisted under its public name
+
+    _transient: ClassVar[tuple[str, ...]] = ("_throttle",)
+    _throttle: LoginThrottle | None = None
+    #: Seconds a connection has to log in (files saved before it existed get this too).
+    login_timeout: float = LOGIN_TIMEOUT
 
     def __init__(
         self,
@@ -32,11 +42,20 @@ class TelnetManholeFactory(Factory):
         *,
         attempts: int = 3,
         failure_delay: float = 1.0,
+        login_timeout: float = LOGIN_TIMEOUT,
     ) -> None:
         self.service = service
         self.password_file = password_file
         self.attempts = attempts
         self.failure_delay = failure_delay
+        self.login_timeout = login_timeout
+
+    @property
+    def throttle(self) -> LoginThrottle:
+        """The failed-login limits of this factory's connections (runtime state)."""
+        if self._throttle is None:
+            self._throttle = LoginThrottle()
+        return self._throttle
 
     def build_protocol(self) -> asyncio.BaseProtocol:
         from appcore_manhole._telnet import TelnetManholeProtocol
@@ -61,9 +80,14 @@ class TelnetManholeService(StreamServerService):
         *,
         attempts: int = 3,
         failure_delay: float = 1.0,
+        login_timeout: float = LOGIN_TIMEOUT,
     ) -> None:
         factory = TelnetManholeFactory(
-            self, password_file, attempts=attempts, failure_delay=failure_delay
+            self,
+            password_file,
+            attempts=attempts,
+            failure_delay=failure_delay,
+            login_timeout=login_timeout,
         )
         super().__init__(loopback_by_default(endpoint), factory, name)
 
@@ -81,4 +105,5 @@ def make_service(options: Mapping[str, Any]) -> TelnetManholeService:
         str(password_file),
         attempts=options["attempts"],
         failure_delay=options["failure_delay"],
+        login_timeout=options.get("login_timeout") or LOGIN_TIMEOUT,
     )

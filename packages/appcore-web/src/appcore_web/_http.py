@@ -106,6 +106,7 @@ class HTTPConnection(asyncio.Protocol):
         self.write_deadline = 0.0
         self.busy = False
         self.lost = False
+        self.answered = 0  # responses finished on this connection
         self._parser = httptools.HttpRequestParser(self)
         self._queue: deque[Request] = deque()
         self._req: Request | None = None
@@ -383,6 +384,7 @@ class HTTPConnection(asyncio.Protocol):
             self.write_error(500, keep_alive=False, http10=req.http10)
 
     def _finish(self, req: Request) -> None:
+        self.answered += 1
         log = self.runtime.access_log
         if log is not None:
             log.log(self, req)
@@ -559,6 +561,24 @@ class HTTPConnection(asyncio.Protocol):
     def idle(self) -> bool:
         """Whether nothing is in progress: no request half-read, queued or being answered."""
         return not self.busy and not self._queue and self._req is None
+
+    def close_if_idle(self) -> bool:
+        """Close this keep-alive connection if it waits for its next request; whether it did.
+
+        The server calls it when it runs short of file descriptors, so that clients waiting
+        to connect get in. HTTP lets a server close an idle connection at any time; clients
+        open a new one for their next request.
+        """
+        # Only between requests: a connection not answered yet may hold a request still
+        # unread in its socket buffer (closing would reset it and lose the request).
+        if not self.answered or self.lost or self._reading_stopped or self._write_paused:
+            return False
+        if not self.idle():
+            return False
+        self._reading_stopped = True
+        if self.transport is not None:
+            self.transport.close()
+        return True
 
     def time_out(self) -> None:
         """A deadline passed: tell a client that is mid-request, then close."""

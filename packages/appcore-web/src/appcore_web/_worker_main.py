@@ -15,7 +15,15 @@ import struct
 import sys
 from typing import Any
 
-from appcore import SSLServerEndpoint, new_event_loop, parse_server_endpoint, server_ssl_context
+from appcore import (
+    ConnectionTracker,
+    SSLServerEndpoint,
+    StreamServer,
+    new_event_loop,
+    parse_server_endpoint,
+    serve_stream,
+    server_ssl_context,
+)
 
 
 def _read_payload() -> dict[str, Any]:
@@ -47,17 +55,18 @@ async def _serve(payload: dict[str, Any]) -> None:
 
     await site.start()
     site.runtime().multiprocess = True
-    servers: list[asyncio.AbstractServer] = []
+    servers: list[StreamServer] = []
+    # appcore's accept loop, as in a one-process server: it survives running out of file
+    # descriptors, closing idle keep-alive connections to let waiting clients in.
+    tracker = ConnectionTracker()
+    build = tracker.wrap(site.build_protocol)
     for text, fd in payload["sockets"]:
         endpoint = parse_server_endpoint(text)
         context = server_ssl_context(endpoint) if isinstance(endpoint, SSLServerEndpoint) else None
         sock = socket.socket(fileno=fd)
-        if sock.family == socket.AF_UNIX:
-            servers.append(
-                await loop.create_unix_server(site.build_protocol, sock=sock, ssl=context)
-            )
-        else:
-            servers.append(await loop.create_server(site.build_protocol, sock=sock, ssl=context))
+        servers.append(
+            serve_stream(sock, build, ssl_context=context, name=text, close_idle=tracker.close_idle)
+        )
     await stop
     for server in servers:
         server.close()

@@ -93,6 +93,8 @@ _export(
     "client_ssl_context",
 )
 _export("net._connections", "ConnectionTracker")
+_export("net._accept", "Acceptor", "StreamServer", "serve_stream")
+_export("_logins", "LoginThrottle", "source_key", "LOGIN_TIMEOUT")
 _export("net._protocols", "Factory", "DatagramFactory", "EchoFactory", "EchoDatagramFactory")
 _export("net._server", "ListeningService", "StreamServerService", "DatagramServerService")
 _export("net._client", "ReconnectingClientService")
@@ -189,6 +191,11 @@ if TYPE_CHECKING:
         FileObserver,
         reopen_logs,
     )
+    from appcore._logins import (
+        LOGIN_TIMEOUT,
+        LoginThrottle,
+        source_key,
+    )
     from appcore._loops import (
         DEFAULT_LOOP,
         LOOP_NAMES,
@@ -209,6 +216,11 @@ if TYPE_CHECKING:
         serve_until_signal,
         start_application,
         stop_application,
+    )
+    from appcore.net._accept import (
+        Acceptor,
+        StreamServer,
+        serve_stream,
     )
     from appcore.net._client import (
         ReconnectingClientService,

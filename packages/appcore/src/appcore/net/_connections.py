@@ -16,6 +16,7 @@ class ConnectionTracker:
 
     def __init__(self) -> None:
         self.transports: set[asyncio.BaseTransport] = set()
+        self._protocols: dict[asyncio.BaseTransport, Any] = {}
         self._empty: asyncio.Event | None = None
 
     def wrap(self, build: Callable[[], Any]) -> Callable[[], asyncio.BaseProtocol]:
@@ -31,14 +32,36 @@ class ConnectionTracker:
 
         return make
 
-    def opened(self, transport: asyncio.BaseTransport) -> None:
+    def opened(self, transport: asyncio.BaseTransport, protocol: Any = None) -> None:
+        """A connection started; ``protocol`` is the application's protocol object."""
         self.transports.add(transport)
+        if protocol is not None:
+            self._protocols[transport] = protocol
 
     def closed(self, transport: asyncio.BaseTransport | None) -> None:
+        """A connection ended."""
         if transport is not None:
             self.transports.discard(transport)
+            self._protocols.pop(transport, None)
         if not self.transports and self._empty is not None:
             self._empty.set()
+
+    def close_idle(self, count: int) -> int:
+        """Close at most ``count`` idle connections whose protocol allows it; how many.
+
+        A protocol opts in with a ``close_if_idle() -> bool`` method that closes its
+        connection when nothing is lost by it (an HTTP keep-alive connection between
+        requests) and says whether it did. A server out of file descriptors calls this so
+        that clients waiting to connect get in.
+        """
+        done = 0
+        for protocol in list(self._protocols.values()):
+            if done >= count:
+                break
+            close_if_idle = getattr(protocol, "close_if_idle", None)
+            if close_if_idle is not None and close_if_idle():
+                done += 1
+        return done
 
     async def wait_empty(self, timeout: float | None) -> bool:
         """Wait until every tracked connection is gone; False when ``timeout`` ran out."""
@@ -95,7 +118,7 @@ class _Relay:
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self._transport = transport
-        self._tracker.opened(transport)
+        self._tracker.opened(transport, self.inner)
         self.inner.connection_made(transport)
 
     def connection_lost(self, exc: Exception | None) -> None:

@@ -382,7 +382,7 @@ def split_description(text: str) -> tuple[list[str], dict[str, str]]:
     return args, kwargs
 
 
-def _parse(text: str, specs: dict[str, _Spec], side: str) -> Endpoint:
+def _parse(text: str, specs: dict[str, _Spec], side: str, local_only: bool = False) -> Endpoint:
     text = text.strip()
     if not text:
         raise UsageError(f"empty {side} endpoint description")
@@ -433,12 +433,43 @@ def _parse(text: str, specs: dict[str, _Spec], side: str) -> Endpoint:
         names = {field: name for name, field, _, _ in params}
         wanted = ", ".join(names.get(m, m) for m in missing)
         raise UsageError(f"bad endpoint {text!r}: {kind} needs {wanted}")
+    if local_only:
+        text = _restrict_to_local(text, kind, seen, values)
     return cls(description=text, **values)
 
 
-def parse_server_endpoint(text: str) -> ServerEndpoint:
-    """Parse a server (listening) endpoint description; ``UsageError`` names the bad part."""
-    endpoint = _parse(text, _SERVER_SPECS, "server")
+# What ``local_only`` fills in when the description leaves it out: (field, value, spelled).
+_LOCAL_DEFAULTS: dict[str, tuple[str, Any, str]] = {
+    "tcp": ("interface", "127.0.0.1", "interface=127.0.0.1"),
+    "tcp6": ("interface", "::1", r"interface=\:\:1"),
+    "ssl": ("interface", "127.0.0.1", "interface=127.0.0.1"),
+    "udp": ("interface", "127.0.0.1", "interface=127.0.0.1"),
+    "unix": ("mode", 0o600, "mode=600"),
+}
+
+
+def _restrict_to_local(text: str, kind: str, given: set[str], values: dict[str, Any]) -> str:
+    """Fill in the local-only default of ``kind`` unless given; the description says so too,
+    so a saved file shows what the endpoint really is."""
+    default = _LOCAL_DEFAULTS.get(kind)
+    if default is None or default[0] in given:
+        return text
+    field, value, spelled = default
+    values[field] = value
+    return f"{text}:{spelled}"
+
+
+def parse_server_endpoint(text: str, *, local_only: bool = False) -> ServerEndpoint:
+    """Parse a server (listening) endpoint description; ``UsageError`` names the bad part.
+
+    ``local_only``: what the description leaves out defaults to this machine only, for
+    every kind: tcp, ssl and udp listen on 127.0.0.1 (tcp6 on ::1) rather than on every
+    interface, and a unix socket gets mode 600 (its owner only) rather than 666. Whatever
+    the description spells out is kept, and the filled-in default is added to
+    :attr:`~Endpoint.description`. For services that must not be reachable from elsewhere
+    unless asked to be (a manhole runs code for whoever logs in).
+    """
+    endpoint = _parse(text, _SERVER_SPECS, "server", local_only)
     assert isinstance(endpoint, ServerEndpoint)
     return endpoint
 

@@ -9,12 +9,12 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import socket
 import ssl
 from collections.abc import Awaitable
 from typing import Any, ClassVar, TypeGuard
 
 from appcore._errors import InternalError, UsageError
+from appcore.net._accept import StreamServer, serve_stream
 from appcore.net._connections import ConnectionTracker
 from appcore.net._endpoints import (
     ServerEndpoint,
@@ -183,19 +183,23 @@ class StreamServerService(ListeningService):
         self._ssl_context = context
         return listener
 
-    async def _open(self, listener: Listener, tracker: ConnectionTracker) -> asyncio.AbstractServer:
-        loop = asyncio.get_running_loop()
+    async def _open(self, listener: Listener, tracker: ConnectionTracker) -> StreamServer:
+        # appcore's own accept loop (not loop.create_server): it survives running out of
+        # file descriptors the same way on every loop (see net/_accept.py).
         build = tracker.wrap(self.factory.build_protocol)
-        if listener.sock.family == socket.AF_UNIX:
-            return await loop.create_unix_server(build, sock=listener.sock, ssl=self._ssl_context)
-        return await loop.create_server(build, sock=listener.sock, ssl=self._ssl_context)
+        return serve_stream(
+            listener.sock,
+            build,
+            ssl_context=self._ssl_context,
+            name=repr(self),
+            close_idle=tracker.close_idle,
+        )
 
-    def _stop_accepting(self, handle: asyncio.AbstractServer) -> None:
+    def _stop_accepting(self, handle: StreamServer) -> None:
         handle.close()
 
-    async def _closed(self, handle: asyncio.AbstractServer) -> None:
+    async def _closed(self, handle: StreamServer) -> None:
         try:
-            # Connections are closed by now; newer Pythons wait for them here as well.
             await asyncio.wait_for(handle.wait_closed(), self.close_grace + 1.0)
         except TimeoutError:
             logger.warning("%r: server did not close in time", self)

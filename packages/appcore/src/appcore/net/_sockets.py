@@ -149,8 +149,7 @@ def _bind_unix(endpoint: UNIXServerEndpoint) -> Listener:
     sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     try:
         _remove_stale_socket(endpoint, trust_lock=lock_fd is not None)
-        sock.bind(path)
-        os.chmod(path, endpoint.mode)
+        _bind_with_mode(sock, path, endpoint.mode)
         sock.setblocking(False)
     except BaseException as err:
         sock.close()
@@ -160,6 +159,23 @@ def _bind_unix(endpoint: UNIXServerEndpoint) -> Listener:
             raise bind_error(endpoint, err) from None
         raise
     return Listener(sock, unix_path=path, lock_fd=lock_fd)
+
+
+def _bind_with_mode(sock: socket.socket, path: str, mode: int) -> None:
+    """Bind ``sock`` to ``path`` so the socket file never has more permissions than ``mode``.
+
+    A chmod after the bind alone leaves a moment in which anyone allowed by the umask can
+    connect; the umask is tightened (never loosened) around the bind instead. It is
+    process-wide: a file another thread creates in that instant gets fewer permissions,
+    never more.
+    """
+    old = os.umask(0o777)
+    try:
+        os.umask(old | (0o777 & ~mode))
+        sock.bind(path)
+    finally:
+        os.umask(old)
+    os.chmod(path, mode)  # bits the umask took away (and set-id bits) as asked
 
 
 def _take_lock(endpoint: UNIXServerEndpoint) -> int:
