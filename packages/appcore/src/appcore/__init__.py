@@ -126,7 +126,6 @@ _export(
     "save_application",
     "load_application",
     "load_file",
-    "read_input",
     "write_atomic",
     "format_from_path",
     "sniff_format",
@@ -134,6 +133,7 @@ _export(
     "EXTENSIONS",
     "SHUTDOWN_TAG",
 )
+_export("persist._input", "read_input", "read_stream", "input_limit", "MAX_INPUT_ENV")
 _export("persist._graph", "structurally_equal")
 _export(
     "_passwords",
@@ -265,13 +265,18 @@ if TYPE_CHECKING:
         load_application,
         load_file,
         loads,
-        read_input,
         save_application,
         sniff_format,
         write_atomic,
     )
     from appcore.persist._graph import (
         structurally_equal,
+    )
+    from appcore.persist._input import (
+        MAX_INPUT_ENV,
+        input_limit,
+        read_input,
+        read_stream,
     )
     from appcore.persist._persistent import (
         Persistent,

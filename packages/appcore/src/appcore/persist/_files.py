@@ -26,11 +26,10 @@ from appcore._errors import (
     CantCreateError,
     DataError,
     IOFailure,
-    NoInputError,
     PermissionDenied,
     UsageError,
-    describe_os_error,
 )
+from appcore.persist._input import read_input
 from appcore.service._tree import FORMATS, Format
 
 if TYPE_CHECKING:
@@ -128,13 +127,17 @@ def loads(
 
     ``trusted`` lets a TAS file holding hand-written code run (see :mod:`._tas`).
     """
-    from appcore.persist._crypto import decrypt, is_encrypted
+    from appcore.persist._crypto import check_header, decrypt, is_encrypted
 
     if not data or (len(data) < 65536 and not data.strip()):
         raise DataError(f"{filename} is empty")
     if format != "guess":
         _checked_format(format)
     if is_encrypted(data):
+        try:
+            check_header(data)  # a damaged file says so, passphrase or not
+        except DataError as err:
+            raise DataError(f"{filename}: {err.message}") from None
         if passphrase is None:
             raise UsageError(f"{filename} is encrypted: a passphrase is needed to read it")
         inner, data = decrypt(data, passphrase)
@@ -167,14 +170,6 @@ def loads(
         raise DataError(f"{filename} is nested too deeply") from None
     except Exception as err:  # a loader bug must still keep the one-line promise
         raise DataError(f"cannot load {filename}: {type(err).__name__}: {err}") from None
-
-
-def read_input(path: str | os.PathLike[str]) -> bytes:
-    """A file's bytes; :class:`NoInputError` when it is missing or unreadable."""
-    try:
-        return Path(path).read_bytes()
-    except OSError as err:
-        raise NoInputError(f"cannot read {describe_os_error(err)}") from None
 
 
 def load_file(
