@@ -37,6 +37,7 @@ _export(
     "PermissionDenied",
     "describe_os_error",
 )
+_export("_numbers", "check_number", "number_problem")
 # --- the service tree
 _export(
     "persist._persistent", "Persistent", "register_persistable", "persistable_class", "class_path"
@@ -48,6 +49,7 @@ _export(
     "MultiService",
     "Application",
     "iter_services",
+    "validate_tree",
     "settle",
     "Format",
     "FORMATS",
@@ -202,6 +204,7 @@ if TYPE_CHECKING:
         loop_kinds,
         new_event_loop,
     )
+    from appcore._numbers import check_number, number_problem
     from appcore._passwords import (
         check_password,
         hash_password,
@@ -310,6 +313,7 @@ if TYPE_CHECKING:
         Service,
         iter_services,
         settle,
+        validate_tree,
     )
 
     __version__: str

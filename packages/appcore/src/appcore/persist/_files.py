@@ -201,16 +201,15 @@ def load_application(
 ) -> Application:
     """Load an application file. A file holding a bare service gets an Application around it,
     named after the file; anything else is a :class:`DataError`."""
-    from appcore.service._tree import Application, Service
+    from appcore.service._tree import Application, validate_tree
 
-    root = load_file(path, format=format, passphrase=passphrase, trusted=trusted)
+    loaded = load_file(path, format=format, passphrase=passphrase, trusted=trusted)
+    root = validate_tree(loaded, str(path))
     if isinstance(root, Application):
         return root
-    if isinstance(root, Service):
-        app = Application(Path(path).stem)
-        app.add_service(root)
-        return app
-    raise DataError(f"{path} holds a {type(root).__name__}, not an application or a service")
+    app = Application(Path(path).stem)
+    app.add_service(root)
+    return app
 
 
 def application_filename(
