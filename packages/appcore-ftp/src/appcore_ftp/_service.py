@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from appcore import Factory, NoInputError, StreamServerService, UsageError
+from appcore_ftp._maker import ftp
 
 if TYPE_CHECKING:
     from appcore_ftp._server import FTPServer
@@ -57,6 +58,9 @@ class FTPFactory(Factory):
         self.passive_ports = passive_ports
         self.masquerade = masquerade
         self.idle_timeout = idle_timeout
+
+    def _validate(self) -> None:
+        ftp.options.check_loaded(self, "idle_timeout")
 
     def __repr__(self) -> str:
         return f"<FTPFactory root={self.root!r}>"

@@ -15,6 +15,7 @@ from typing import Any
 
 from appcore import Factory, StreamServerService, UsageError
 from appcore_manhole._endpoint import loopback_by_default
+from appcore_manhole._maker import telnet as telnet_maker
 from appcore_manhole._namespace import make_namespace
 
 DEFAULT_LISTEN = "tcp:4040:interface=127.0.0.1"
@@ -37,6 +38,9 @@ class TelnetManholeFactory(Factory):
         self.password_file = password_file
         self.attempts = attempts
         self.failure_delay = failure_delay
+
+    def _validate(self) -> None:
+        telnet_maker.options.check_loaded(self, "attempts", "failure_delay")
 
     def build_protocol(self) -> asyncio.BaseProtocol:
         from appcore_manhole._telnet import TelnetManholeProtocol
