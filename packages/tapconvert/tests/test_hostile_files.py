@@ -149,6 +149,14 @@ def test_tampered_kdf_parameters_are_refused_within_a_second(tmp_path: Path) -> 
     assert result["peak_mib"] < 100
 
 
+def test_a_tampered_header_is_damaged_before_any_passphrase_is_asked_for(tmp_path: Path) -> None:
+    etap = tmp_path / "app.etap"
+    etap.write_bytes(tampered_etap(1 << 20, 64, 64))
+    result = measure("-i", str(etap), "-o", str(tmp_path / "out.tas"))  # no passphrase source
+    assert refused(result), result
+    assert "damaged: out-of-range key derivation parameters" in result["stderr"]
+
+
 def test_a_truncated_header_is_damaged_not_a_missing_passphrase(tmp_path: Path) -> None:
     whole = encrypt(dumps(Application("secret")), "pickle", "pw", CHEAP)
     secret = tmp_path / "pass.txt"

@@ -113,13 +113,8 @@ def is_encrypted(data: bytes) -> bool:
 
 
 def inner_format(data: bytes) -> str:
-    """The format named in an encrypted file's header (not yet authenticated)."""
-    if len(data) < HEADER_SIZE:
-        raise DataError("the encrypted file is truncated")
-    name = _FORMAT_NAMES.get(data[len(MAGIC) + 1 : len(MAGIC) + 2])
-    if name is None:
-        raise DataError("the encrypted file names an unknown inner format")
-    return name
+    """The format named in an encrypted file's header (checked, not yet authenticated)."""
+    return check_header(data).format
 
 
 # The cryptography library is appcore's "encryption" extra: only encrypted files need it, and
