@@ -7,7 +7,8 @@ plus the class version) and rebuilt with ``cls.__new__(cls)`` followed by the st
 (``__setstate__`` where the class has one), after which :class:`~appcore.Persistent` runs
 its upgrade steps. Lists, dicts, sets and instances keep their identity: a value reached twice
 comes back as one object, cycles included. Tuples, frozensets and plain values are values:
-sharing between them is not recorded.
+sharing between them is not recorded by the text formats (TAP keeps it; how far a text
+writer lets shared tuples expand is bounded in :mod:`._census`).
 
 Loading only ever instantiates classes in the persistable registry. A name that is not
 registered yet but lives in a module an installed plugin declares (or in appcore) is imported
