@@ -265,3 +265,72 @@ def test_both_forms_agree(port: int, mode: str, allow: list[str]) -> None:
         assert (code, seen) == (64, [])
     else:
         assert (code, seen) == (0, [expected])
+
+
+BOUNDED = Options(
+    Option("timeout", float, 10.0, "seconds to wait", more_than=0),
+    Option("delay", float, 1.0, "seconds to pause", at_least=0),
+    Option("limit", int, 100, "most at once", at_least=1),
+    Option("ratio", float, 0.5, "no bounds declared"),
+)
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["--timeout", "nan"], "must be a finite number, not nan"),
+        (["--timeout", "inf"], "must be a finite number, not inf"),
+        (["--timeout", "-inf"], "must be a finite number, not -inf"),
+        (["--timeout", "0"], "must be more than 0, not 0.0"),
+        (["--timeout", "-5"], "must be more than 0"),
+        (["--delay", "-0.5"], "must be at least 0, not -0.5"),
+        (["--limit", "0"], "must be at least 1, not 0"),
+        (["--limit", "-1"], "must be at least 1, not -1"),
+        (["--ratio", "nan"], "finite"),  # a float is finite whether bounded or not
+        (["--ratio", "1e400"], "finite"),
+    ],
+)
+def test_numbers_outside_their_bounds_are_usage_errors(argv: list[str], message: str) -> None:
+    with pytest.raises(UsageError, match=message):
+        BOUNDED.parse(argv)
+
+
+def test_bounds_hold_for_mappings_and_typer_too(capsys: pytest.CaptureFixture[str]) -> None:
+    assert BOUNDED.parse(["--delay", "0", "--limit", "1"])["delay"] == 0.0
+    with pytest.raises(UsageError, match="finite"):
+        BOUNDED.validate({"timeout": float("nan")})
+    with pytest.raises(UsageError, match="--ratio: int too large to convert to float"):
+        BOUNDED.validate({"ratio": 10**400})  # an OverflowError, still a usage error
+    app = typer.Typer()
+    app.command("run")(BOUNDED.typer_command(lambda values: 0))
+    assert run_cli(app, ["--timeout", "nan"], prog_name="prog") == 64
+    assert "finite" in capsys.readouterr().err
+
+
+def test_only_a_number_option_has_bounds() -> None:
+    with pytest.raises(ValueError, match="only a number option"):
+        Option("name", str, at_least=1)
+
+
+class _Holder:
+    def __init__(self, **values: object) -> None:
+        self.__dict__.update(values)
+
+
+@pytest.mark.parametrize(
+    ("values", "message"),
+    [
+        ({"timeout": -1.0, "limit": 5}, "timeout must be more than 0"),
+        ({"timeout": float("nan"), "limit": 5}, "timeout must be a finite number"),
+        ({"timeout": 1.0, "limit": 1.5}, "limit must be an integer"),
+        ({"timeout": 1.0, "limit": True}, "limit must be an integer"),
+        ({"timeout": "1", "limit": 5}, "timeout must be a number"),
+        ({"limit": 5}, "timeout must be a number, not None"),
+    ],
+)
+def test_check_loaded_refuses_what_parse_would(values: dict[str, object], message: str) -> None:
+    from appcore import DataError
+
+    with pytest.raises(DataError, match=f"test_options:_Holder: {message}"):
+        BOUNDED.check_loaded(_Holder(**values), "timeout", "limit")
+    BOUNDED.check_loaded(_Holder(timeout=3, limit=5), "timeout", "limit")  # an int is a number

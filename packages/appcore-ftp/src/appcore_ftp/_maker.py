@@ -82,8 +82,9 @@ ftp = ServiceMaker(
             "idle_timeout",
             float,
             default=300.0,
-            help="seconds a control connection may stay silent",
+            help="seconds a control connection may stay silent (0: no limit)",
             metavar="SECONDS",
+            at_least=0,
         ),
         Option(
             "login_timeout",

@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from appcore import LOGIN_TIMEOUT, Factory, NoInputError, StreamServerService, UsageError
+from appcore_ftp._maker import ftp
 
 if TYPE_CHECKING:
     from appcore_ftp._server import FTPServer
@@ -61,6 +62,9 @@ class FTPFactory(Factory):
         self.masquerade = masquerade
         self.idle_timeout = idle_timeout
         self.login_timeout = login_timeout
+
+    def _validate(self) -> None:
+        ftp.options.check_loaded(self, "idle_timeout")
 
     def __repr__(self) -> str:
         return f"<FTPFactory root={self.root!r}>"

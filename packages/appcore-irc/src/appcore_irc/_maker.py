@@ -9,13 +9,6 @@ from pathlib import Path
 
 from appcore import Option, Options, ServiceMaker
 
-
-def _positive(value: int) -> int:
-    if value < 1:
-        raise ValueError(f"must be at least 1, not {value}")
-    return value
-
-
 irc = ServiceMaker(
     tapname="irc",
     description="An IRC server (RFC 1459/2812 core): channels, messages, topics, modes, MOTD.",
@@ -35,7 +28,7 @@ irc = ServiceMaker(
             int,
             default=1000,
             help="connections served at once",
-            validate=_positive,
+            at_least=1,
         ),
         Option(
             "flood_rate",
@@ -43,13 +36,14 @@ irc = ServiceMaker(
             default=2.0,
             help="lines per second a client may send in the long run",
             metavar="NUMBER",
+            more_than=0,
         ),
         Option(
             "flood_burst",
             int,
             default=20,
             help="lines a client may send in a burst before the rate applies",
-            validate=_positive,
+            at_least=1,
         ),
     ),
     module="appcore_irc._service",

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from appcore import Factory, NoInputError, StreamServerService, UsageError
+from appcore_irc._maker import irc
 
 if TYPE_CHECKING:
     from appcore_irc._network import Network
@@ -45,6 +46,9 @@ class IRCFactory(Factory):
         self.max_clients = max_clients
         self.flood_rate = flood_rate
         self.flood_burst = flood_burst
+
+    def _validate(self) -> None:
+        irc.options.check_loaded(self, "max_clients", "flood_rate", "flood_burst")
 
     def __repr__(self) -> str:
         return f"<IRCFactory {self.name!r}>"

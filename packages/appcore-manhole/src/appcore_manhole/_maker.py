@@ -9,19 +9,6 @@ from pathlib import Path
 
 from appcore import Option, Options, ServiceMaker
 
-
-def _positive(value: float) -> float:
-    if value <= 0:
-        raise ValueError(f"must be more than 0, got {value}")
-    return value
-
-
-def _not_negative(value: float) -> float:
-    if value < 0:
-        raise ValueError(f"must not be negative, got {value}")
-    return value
-
-
 telnet = ServiceMaker(
     tapname="telnet",
     description="A manhole: a Python prompt inside the running application, over telnet.",
@@ -43,15 +30,13 @@ telnet = ServiceMaker(
             metavar="FILE",
             required=True,
         ),
-        Option(
-            "attempts", int, default=3, help="failed logins before hanging up", validate=_positive
-        ),
+        Option("attempts", int, default=3, help="failed logins before hanging up", at_least=1),
         Option(
             "failure_delay",
             float,
             default=1.0,
             help="seconds to wait after a failed login",
-            validate=_not_negative,
+            at_least=0,
         ),
         Option(
             "login_timeout",

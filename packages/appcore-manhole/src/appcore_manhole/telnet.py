@@ -15,6 +15,7 @@ from typing import Any, ClassVar
 
 from appcore import LOGIN_TIMEOUT, Factory, LoginThrottle, StreamServerService, UsageError
 from appcore_manhole._endpoint import loopback_by_default
+from appcore_manhole._maker import telnet as telnet_maker
 from appcore_manhole._namespace import make_namespace
 
 DEFAULT_LISTEN = "tcp:4040:interface=127.0.0.1"
@@ -56,6 +57,9 @@ class TelnetManholeFactory(Factory):
         if self._throttle is None:
             self._throttle = LoginThrottle()
         return self._throttle
+
+    def _validate(self) -> None:
+        telnet_maker.options.check_loaded(self, "attempts", "failure_delay")
 
     def build_protocol(self) -> asyncio.BaseProtocol:
         from appcore_manhole._telnet import TelnetManholeProtocol

@@ -41,6 +41,7 @@ portforward = ServiceMaker(
             default=64 * 1024,
             help="bytes buffered per direction before reading pauses",
             metavar="BYTES",
+            at_least=1024,
         ),
     ),
     module="appcore_portforward._relay",

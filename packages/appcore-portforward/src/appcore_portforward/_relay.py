@@ -29,6 +29,7 @@ from appcore import (
     client_ssl_context,
     parse_client_endpoint,
 )
+from appcore_portforward._maker import portforward
 
 logger = logging.getLogger("appcore.portforward")
 
@@ -56,6 +57,9 @@ class PortForwardFactory(Factory):
             raise UsageError(f"buffer size must be at least 1024 bytes, not {buffer_size}")
         self.dest = parsed
         self.buffer_size = buffer_size
+
+    def _validate(self) -> None:
+        portforward.options.check_loaded(self, "buffer_size")
 
     def __repr__(self) -> str:
         return f"<PortForwardFactory to {self.dest.description!r}>"

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any, ClassVar
 
-from appcore import Persistent, UsageError
+from appcore import Persistent, UsageError, check_number, number_problem
 
 
 class Limits(Persistent):
@@ -51,9 +51,16 @@ class Limits(Persistent):
             value = values.get(name, default)
             if value is None:
                 value = default
-            if not isinstance(value, int | float) or isinstance(value, bool) or value <= 0:
-                raise UsageError(f"web limit {name} must be a positive number, not {value!r}")
+            problem = number_problem(value, integer=type(default) is int, more_than=0)
+            if problem is not None:
+                raise UsageError(f"web limit {name} {problem}")
             setattr(self, name, type(default)(value))
+
+    def _validate(self) -> None:
+        # Every limit is positive and finite, in a file as on the command line: a negative
+        # max_body or a nan timeout would be served as given.
+        for name, default in self.DEFAULTS.items():
+            check_number(self, name, integer=type(default) is int, more_than=0)
 
     def __repr__(self) -> str:
         changed = {k: getattr(self, k) for k, v in self.DEFAULTS.items() if getattr(self, k) != v}

@@ -8,18 +8,6 @@ from __future__ import annotations
 from appcore import Option, Options, ServiceMaker
 
 
-def _positive_int(value: int) -> int:
-    if value < 1:
-        raise ValueError(f"must be at least 1, got {value}")
-    return value
-
-
-def _positive_float(value: float) -> float:
-    if value <= 0:
-        raise ValueError(f"must be more than 0, got {value}")
-    return value
-
-
 def _index_names(value: str) -> str:
     names = [n.strip() for n in value.split(",")]
     if not all(names) or any("/" in n for n in names):
@@ -63,7 +51,7 @@ OPTIONS = Options(
         int,
         default=10,
         help="Threads running the WSGI application.",
-        validate=_positive_int,
+        at_least=1,
     ),
     Option(
         "index",
@@ -87,42 +75,42 @@ OPTIONS = Options(
         int,
         default=1,
         help="Worker processes sharing the ports.",
-        validate=_positive_int,
+        at_least=1,
     ),
     Option(
         "max_body",
         int,
         default=1 << 20,
         help="Largest request body in bytes (413 beyond).",
-        validate=_positive_int,
+        at_least=1,
     ),
     Option(
         "max_connections",
         int,
         default=10000,
         help="Open connections per process (503 beyond).",
-        validate=_positive_int,
+        at_least=1,
     ),
     Option(
         "idle_timeout",
         float,
         default=15.0,
         help="Seconds a keep-alive connection may sit idle.",
-        validate=_positive_float,
+        more_than=0,
     ),
     Option(
         "request_timeout",
         float,
         default=10.0,
         help="Seconds a client has to send a whole request (slow clients get 408).",
-        validate=_positive_float,
+        more_than=0,
     ),
     Option(
         "send_timeout",
         float,
         default=30.0,
         help="Seconds a client may read nothing before it is dropped.",
-        validate=_positive_float,
+        more_than=0,
     ),
 )
 

@@ -8,7 +8,15 @@ import re
 from collections.abc import Awaitable, Sequence
 from typing import TYPE_CHECKING, ClassVar
 
-from appcore import Factory, MultiService, NoInputError, Service, UsageError, settle
+from appcore import (
+    Factory,
+    MultiService,
+    NoInputError,
+    Service,
+    UsageError,
+    check_number,
+    settle,
+)
 from appcore_web._limits import Limits
 
 if TYPE_CHECKING:
@@ -77,6 +85,9 @@ class Site(Factory):
         self.threads = threads
         self.access_log = os.path.abspath(access_log) if access_log else None
         self.limits = limits if limits is not None else Limits()
+
+    def _validate(self) -> None:
+        check_number(self, "threads", integer=True, at_least=1)
 
     def __repr__(self) -> str:
         if self.root is not None:
@@ -168,6 +179,9 @@ class WebService(MultiService):
             from appcore_web._workers import WorkerPool
 
             WorkerPool(site, list(endpoints), workers).set_service_parent(self)
+
+    def _validate(self) -> None:
+        check_number(self, "workers", integer=True, at_least=1)
 
     def start_service(self) -> Awaitable[None]:
         return asyncio.ensure_future(self._start())

@@ -31,6 +31,7 @@ from appcore import (
     UnavailableError,
     bind_error,
     bind_stream,
+    check_number,
     parse_server_endpoint,
 )
 
@@ -64,6 +65,9 @@ class WorkerPool(Service):
         self.count = count
         for text in self.endpoints:
             parse_server_endpoint(text)  # a bad endpoint is a usage error now, not at start
+
+    def _validate(self) -> None:
+        check_number(self, "count", integer=True, at_least=1)
 
     def __repr__(self) -> str:
         return f"<WorkerPool {self.count} x {', '.join(self.endpoints)}>"

@@ -37,6 +37,7 @@ _export(
     "PermissionDenied",
     "describe_os_error",
 )
+_export("_numbers", "check_number", "number_problem")
 # --- the service tree
 _export(
     "persist._persistent", "Persistent", "register_persistable", "persistable_class", "class_path"
@@ -48,6 +49,7 @@ _export(
     "MultiService",
     "Application",
     "iter_services",
+    "validate_tree",
     "settle",
     "Format",
     "FORMATS",
@@ -121,7 +123,6 @@ _export(
     "save_application",
     "load_application",
     "load_file",
-    "read_input",
     "format_from_path",
     "sniff_format",
     "application_filename",
@@ -129,6 +130,7 @@ _export(
     "SHUTDOWN_TAG",
 )
 _export("persist._atomic", "write_atomic")
+_export("persist._input", "read_input", "read_stream", "input_limit", "MAX_INPUT_ENV")
 _export("persist._graph", "structurally_equal")
 _export(
     "_passwords",
@@ -204,6 +206,7 @@ if TYPE_CHECKING:
         loop_kinds,
         new_event_loop,
     )
+    from appcore._numbers import check_number, number_problem
     from appcore._passwords import (
         check_password,
         hash_password,
@@ -275,12 +278,17 @@ if TYPE_CHECKING:
         load_application,
         load_file,
         loads,
-        read_input,
         save_application,
         sniff_format,
     )
     from appcore.persist._graph import (
         structurally_equal,
+    )
+    from appcore.persist._input import (
+        MAX_INPUT_ENV,
+        input_limit,
+        read_input,
+        read_stream,
     )
     from appcore.persist._persistent import (
         Persistent,
@@ -314,6 +322,7 @@ if TYPE_CHECKING:
         Service,
         iter_services,
         settle,
+        validate_tree,
     )
 
     __version__: str

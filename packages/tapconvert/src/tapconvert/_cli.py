@@ -120,14 +120,16 @@ def convert(
             if found is not None and found[0] != named[0]:
                 raise DataError(f"{infile} holds {found[0]} data, not {named[0]} as named")
             fmt = named[0]
+    name = "<stdin>" if infile == "-" else infile
     root = appcore.loads(
         data,
         fmt,  # type: ignore[arg-type]
         passphrase=passphrase_in,
         trusted=trust_source,
-        filename="<stdin>" if infile == "-" else infile,
+        filename=name,
     )
     del data
+    appcore.validate_tree(root, name)  # what twistd would refuse to run is refused here too
     passphrase_out = None
     if encrypt:
         passphrase_out = passphrase_in or _passphrase(passphrase_file, confirm=True)
@@ -182,9 +184,11 @@ def _stdout_to_devnull() -> None:
 
 
 def _read(infile: str, progress: Progress) -> bytes:
+    from appcore import read_input, read_stream
+
     if infile == "-":
         progress.phase("reading stdin")
-        return sys.stdin.buffer.read()
+        return read_stream(sys.stdin.buffer, "<stdin>")
     path = Path(infile)
     try:
         size = path.stat().st_size
@@ -192,8 +196,6 @@ def _read(infile: str, progress: Progress) -> bytes:
         size = 0
     progress.start(size)
     progress.phase("reading")
-    from appcore import read_input
-
     return read_input(path)
 
 

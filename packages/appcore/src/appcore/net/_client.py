@@ -11,7 +11,8 @@ import ssl
 from collections.abc import Awaitable
 from typing import ClassVar
 
-from appcore._errors import InternalError, UsageError
+from appcore._errors import DataError, InternalError, UsageError
+from appcore._numbers import check_number
 from appcore.net._connections import ConnectionTracker
 from appcore.net._endpoints import (
     ClientEndpoint,
@@ -22,6 +23,7 @@ from appcore.net._endpoints import (
 )
 from appcore.net._protocols import Factory
 from appcore.net._sockets import client_ssl_context
+from appcore.persist._persistent import class_path
 from appcore.service._tree import Service
 
 logger = logging.getLogger("appcore")
@@ -87,6 +89,14 @@ class ReconnectingClientService(Service):
         self.max_delay = max_delay
         self.factor = factor
         self.jitter = jitter
+
+    def _validate(self) -> None:
+        check_number(self, "initial_delay", more_than=0)
+        check_number(self, "max_delay", at_least=self.initial_delay)
+        check_number(self, "factor", at_least=1)
+        check_number(self, "jitter", at_least=0)
+        if self.jitter >= 1:
+            raise DataError(f"{class_path(type(self))}: jitter must be below 1, not {self.jitter}")
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} {self.endpoint.description!r}>"

@@ -14,8 +14,17 @@ Layout (all integers big-endian)::
 
 The whole header is authenticated (it is the GCM associated data), so a changed parameter,
 format byte or ciphertext fails exactly like a wrong passphrase: one clear error, never
-garbage. KDF parameters are read from the header, within bounds, so stronger settings later
-still load; a hostile header cannot ask for unbounded memory or time.
+garbage. That check needs the key, so the header is checked on its own first
+(:func:`check_header`), before any key is derived or a passphrase asked for: a file too
+short to hold a header and a tag, or naming an unknown version or format, is damaged (a
+:class:`DataError`), whatever passphrase comes with it.
+
+KDF parameters are read from the header, so files written with stronger settings by a later
+release still load, but only within bounds: at most twice what this release writes
+(:data:`DEFAULT_COST`: 64 MiB, 3 passes, 4 lanes) in memory, passes and lanes, and at most
+twice its work (memory times passes). A tampered header asking for more is refused at once;
+one within the bounds costs at most about twice a normal load (under a second where a normal
+load takes a quarter of one) before it fails as a wrong passphrase.
 """
 
 from __future__ import annotations
@@ -37,11 +46,6 @@ HEADER_SIZE = _HEADER.size
 _FORMAT_BYTES = {"pickle": b"p", "xml": b"x", "source": b"s"}
 _FORMAT_NAMES = {v: k for k, v in _FORMAT_BYTES.items()}
 
-# Upper bounds a header may ask for: 1 GiB, 64 passes, 64 lanes.
-_MAX_MEMORY_KIB = 1 << 20
-_MAX_ITERATIONS = 64
-_MAX_LANES = 64
-
 
 @dataclass(frozen=True)
 class KdfCost:
@@ -54,6 +58,54 @@ class KdfCost:
 
 DEFAULT_COST = KdfCost()
 
+# What a header may ask for: what this release writes, with room for a later release to
+# write stronger settings (twice each, and twice the work), and no more: deriving the key is
+# the one cost a reader pays before it can tell a tampered header from a wrong passphrase.
+HEADROOM = 2
+MAX_MEMORY_KIB = DEFAULT_COST.memory_kib * HEADROOM
+MAX_ITERATIONS = DEFAULT_COST.iterations * HEADROOM
+MAX_LANES = DEFAULT_COST.lanes * HEADROOM
+MAX_WORK = DEFAULT_COST.memory_kib * DEFAULT_COST.iterations * HEADROOM  # KiB times passes
+_TAG_SIZE = 16
+
+
+@dataclass(frozen=True)
+class Header:
+    """The checked (not yet authenticated) header of an encrypted file."""
+
+    format: str
+    cost: KdfCost
+    salt: bytes
+    nonce: bytes
+
+
+def check_header(data: bytes) -> Header:
+    """The header of an encrypted file, checked without a key; :class:`DataError` when the
+    file is too short, names an unknown version or format, or asks for out-of-range key
+    derivation parameters."""
+    if len(data) < HEADER_SIZE + _TAG_SIZE:
+        raise DataError("the encrypted file is damaged: it is truncated")
+    magic, version, fmt, memory, iterations, lanes, salt, nonce = _HEADER.unpack_from(data)
+    if magic != MAGIC:
+        raise DataError("not an encrypted application file")
+    if version != VERSION:
+        raise DataError(f"the encrypted file is damaged or newer: unknown version {version}")
+    name = _FORMAT_NAMES.get(fmt)
+    if name is None:
+        raise DataError("the encrypted file is damaged: it names an unknown inner format")
+    if not (
+        1 <= lanes <= MAX_LANES
+        and 8 * lanes <= memory <= MAX_MEMORY_KIB
+        and 1 <= iterations <= MAX_ITERATIONS
+        and memory * iterations <= MAX_WORK
+    ):
+        raise DataError(
+            "the encrypted file is damaged: out-of-range key derivation parameters "
+            f"({memory} KiB, {iterations} passes, {lanes} lanes; this release reads at most "
+            f"{MAX_MEMORY_KIB} KiB, {MAX_ITERATIONS} passes, {MAX_LANES} lanes)"
+        )
+    return Header(name, KdfCost(memory, iterations, lanes), salt, nonce)
+
 
 def is_encrypted(data: bytes) -> bool:
     """Whether ``data`` starts with the encrypted-file magic."""
@@ -61,13 +113,8 @@ def is_encrypted(data: bytes) -> bool:
 
 
 def inner_format(data: bytes) -> str:
-    """The format named in an encrypted file's header (not yet authenticated)."""
-    if len(data) < HEADER_SIZE:
-        raise DataError("the encrypted file is truncated")
-    name = _FORMAT_NAMES.get(data[len(MAGIC) + 1 : len(MAGIC) + 2])
-    if name is None:
-        raise DataError("the encrypted file names an unknown inner format")
-    return name
+    """The format named in an encrypted file's header (checked, not yet authenticated)."""
+    return check_header(data).format
 
 
 # The cryptography library is appcore's "encryption" extra: only encrypted files need it, and
@@ -138,25 +185,10 @@ def decrypt(data: bytes, passphrase: str) -> tuple[str, bytes]:
     InvalidTag = _library("cryptography.exceptions").InvalidTag  # noqa: N806
     AESGCM = _library("cryptography.hazmat.primitives.ciphers.aead").AESGCM  # noqa: N806
 
-    if len(data) < HEADER_SIZE + 16:
-        raise DataError("the encrypted file is truncated")
-    magic, version, fmt, memory, iterations, lanes, salt, nonce = _HEADER.unpack_from(data)
-    if magic != MAGIC:
-        raise DataError("not an encrypted application file")
-    if version != VERSION:
-        raise DataError(f"unknown encrypted file version {version}")
-    name = _FORMAT_NAMES.get(fmt)
-    if name is None:
-        raise DataError("the encrypted file names an unknown inner format")
-    if not (
-        1 <= lanes <= _MAX_LANES
-        and 8 * lanes <= memory <= _MAX_MEMORY_KIB
-        and 1 <= iterations <= _MAX_ITERATIONS
-    ):
-        raise DataError("the encrypted file has out-of-range key derivation parameters")
-    key = _key(passphrase, salt, KdfCost(memory, iterations, lanes))
+    header = check_header(data)  # before the key: a damaged header costs no derivation
+    key = _key(passphrase, header.salt, header.cost)
     try:
-        plain = AESGCM(key).decrypt(nonce, data[HEADER_SIZE:], data[:HEADER_SIZE])
+        plain = AESGCM(key).decrypt(header.nonce, data[HEADER_SIZE:], data[:HEADER_SIZE])
     except InvalidTag:
         raise DataError("wrong passphrase or corrupted file") from None
-    return name, plain
+    return header.format, plain

@@ -23,11 +23,10 @@ from typing import TYPE_CHECKING, Literal
 from appcore._errors import (
     AppcoreError,
     DataError,
-    NoInputError,
     UsageError,
-    describe_os_error,
 )
 from appcore.persist._atomic import atomic_stream, write_atomic
+from appcore.persist._input import read_input
 from appcore.service._tree import FORMATS, Format
 
 if TYPE_CHECKING:
@@ -125,13 +124,17 @@ def loads(
 
     ``trusted`` lets a TAS file holding hand-written code run (see :mod:`._tas`).
     """
-    from appcore.persist._crypto import decrypt, is_encrypted
+    from appcore.persist._crypto import check_header, decrypt, is_encrypted
 
     if not data or (len(data) < 65536 and not data.strip()):
         raise DataError(f"{filename} is empty")
     if format != "guess":
         _checked_format(format)
     if is_encrypted(data):
+        try:
+            check_header(data)  # a damaged file says so, passphrase or not
+        except DataError as err:
+            raise DataError(f"{filename}: {err.message}") from None
         if passphrase is None:
             raise UsageError(f"{filename} is encrypted: a passphrase is needed to read it")
         inner, data = decrypt(data, passphrase)
@@ -166,14 +169,6 @@ def loads(
         raise DataError(f"cannot load {filename}: {type(err).__name__}: {err}") from None
 
 
-def read_input(path: str | os.PathLike[str]) -> bytes:
-    """A file's bytes; :class:`NoInputError` when it is missing or unreadable."""
-    try:
-        return Path(path).read_bytes()
-    except OSError as err:
-        raise NoInputError(f"cannot read {describe_os_error(err)}") from None
-
-
 def load_file(
     path: str | os.PathLike[str],
     *,
@@ -203,16 +198,15 @@ def load_application(
 ) -> Application:
     """Load an application file. A file holding a bare service gets an Application around it,
     named after the file; anything else is a :class:`DataError`."""
-    from appcore.service._tree import Application, Service
+    from appcore.service._tree import Application, validate_tree
 
-    root = load_file(path, format=format, passphrase=passphrase, trusted=trusted)
+    loaded = load_file(path, format=format, passphrase=passphrase, trusted=trusted)
+    root = validate_tree(loaded, str(path))
     if isinstance(root, Application):
         return root
-    if isinstance(root, Service):
-        app = Application(Path(path).stem)
-        app.add_service(root)
-        return app
-    raise DataError(f"{path} holds a {type(root).__name__}, not an application or a service")
+    app = Application(Path(path).stem)
+    app.add_service(root)
+    return app
 
 
 def application_filename(

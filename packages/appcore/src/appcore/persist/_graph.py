@@ -7,7 +7,8 @@ plus the class version) and rebuilt with ``cls.__new__(cls)`` followed by the st
 (``__setstate__`` where the class has one), after which :class:`~appcore.Persistent` runs
 its upgrade steps. Lists, dicts, sets and instances keep their identity: a value reached twice
 comes back as one object, cycles included. Tuples, frozensets and plain values are values:
-sharing between them is not recorded.
+sharing between them is not recorded by the text formats (TAP keeps it; how far a text
+writer lets shared tuples expand is bounded in :mod:`._census`).
 
 Loading only ever instantiates classes in the persistable registry. A name that is not
 registered yet but lives in a module an installed plugin declares (or in appcore) is imported
@@ -29,9 +30,7 @@ from appcore.persist._persistent import (
     class_path,
     persistable_class,
     persistent_state,
-    transient_names,
 )
-from appcore.persist._persistent import _getstate as standard_getstate
 
 ATOMS: frozenset[type] = frozenset({type(None), bool, int, float, str, bytes})
 MUTABLE: frozenset[type] = frozenset({list, dict, set})
@@ -207,156 +206,22 @@ def fill_container(container: Any, items: Any) -> None:
         raise DataError(f"cannot fill a {type(container).__name__}: {err}") from None
 
 
-# On the walk's stack, marks the end of a node's children; the node's id lies under it.
-_CLOSE = object()
+def int_text(value: int) -> str:
+    """The decimal text of an int; :class:`DataError` past Python's limit on int digits.
 
-# class -> the attribute names left out of its saved state, when that state is the instance's
-# own ``__dict__`` minus those names; None when the class computes its state some other way.
-_own_state: dict[type, frozenset[str] | None] = {}
-
-
-def own_state_skip(cls: type) -> frozenset[str] | None:
-    """What a writer leaves out of ``vars(obj)`` to get the state of a ``cls`` object, or None.
-
-    For a :class:`Persistent` class with an int version that keeps the standard state (its
-    ``__dict__`` minus its transient names, no slots), :func:`persistent_state` is a copy of
-    ``__dict__`` without those names plus the version. Writers that put the version elsewhere
-    read such an object's attributes in place (skipping the transient names and any stray
-    ``__version__`` attribute, which the version would overwrite) instead of making that copy.
+    Python refuses to turn an int of more than ``sys.get_int_max_str_digits()`` digits (4300
+    by default) into text, so no text format can hold one; a TAP may, and stays a TAP.
     """
     try:
-        return _own_state[cls]
-    except KeyError:
-        pass
-    skip: frozenset[str] | None = None
-    if (
-        issubclass(cls, Persistent)
-        and type(cls.persistence_version) is int
-        and cls.__getstate__ in (object.__getstate__, standard_getstate)
-        and cls.__dictoffset__ != 0
-        and not any("__slots__" in vars(klass) for klass in cls.__mro__)
-    ):
-        skip = transient_names(cls) | {VERSION_KEY}
-    _own_state[cls] = skip
-    return skip
+        return int.__repr__(value)
+    except ValueError:
+        import sys
 
-
-class Census:
-    """One walk over a tree: what a writer must know before it writes.
-
-    :attr:`multiple` holds the ``id`` of every list, dict, set and instance reached more than
-    once (it needs a name or an id in the file) and :attr:`states` the state of instances,
-    computed once. Keeping the states (and so every object they hold) alive for the whole save
-    means ``id()`` values stay unique while a writer uses them.
-
-    A full census (the default) holds every instance's state. A ``lean`` census keeps no copy
-    of the tree, and walks it depth-first in the order the TAS writer does, so that statements
-    can be streamed:
-
-    * only the states of classes with their own ``__getstate__`` are held; an instance whose
-      state is its own attributes (see :func:`own_state_skip`) is read in place when written;
-    * :attr:`cyclic` holds what is reached again while its own content is still being walked
-      (a cycle goes through it), and :attr:`classes` every class met, in the order first met
-      (True when met as an instance rather than only as an enum member);
-    * attribute names are not walked (they are strings in all but contrived trees): a writer
-      meeting one that is not a string must take a full census and write again.
-    """
-
-    def __init__(self, root: object, *, lean: bool = False) -> None:
-        self.lean = lean
-        self.multiple: set[int] = set()
-        self.cyclic: set[int] = set()
-        self.classes: dict[type, bool] = {}
-        self.states: dict[int, Any] = {}
-        self._walk(root)
-
-    def _walk(self, root: object) -> None:
-        lean = self.lean
-        seen: set[int] = set()
-        multiple = self.multiple
-        cyclic = self.cyclic
-        classes = self.classes
-        states = self.states
-        checked = _checked
-        own = _own_state
-        walking: set[int] = set()  # nodes whose content is being walked
-        stack: list[Any] = [root]
-        pop = stack.pop
-        push = stack.append
-        extend = stack.extend
-        # Children go on the stack last first, so they come off in the writers' order.
-        while stack:
-            value = pop()
-            kind = type(value)
-            if kind in ATOMS:
-                continue
-            if value is _CLOSE:
-                walking.discard(pop())
-                continue
-            if kind is tuple:
-                extend(reversed(value))
-                continue
-            if kind is frozenset:
-                extend(list(value)[::-1])
-                continue
-            key = id(value)
-            if key in seen:
-                multiple.add(key)
-                if key in walking:
-                    cyclic.add(key)
-                continue
-            if kind is list or kind is dict or kind is set:
-                seen.add(key)
-                if lean:
-                    walking.add(key)
-                    push(key)
-                    push(_CLOSE)
-                if kind is list:
-                    extend(reversed(value))
-                elif kind is dict:
-                    extend(reversed(value.items()))
-                else:
-                    extend(list(value)[::-1])
-            elif not checked.get(kind):
-                require_registered(kind)
-                checked[kind] = True
-                push(value)  # now known to be registered: walk it on the next round
-            elif isinstance(value, enum.Enum):
-                seen.add(key)
-                if kind not in classes:
-                    classes[kind] = False
-            elif lean:
-                seen.add(key)
-                if classes.get(kind) is not True:
-                    classes[kind] = True
-                walking.add(key)
-                push(key)
-                push(_CLOSE)
-                skip = own[kind] if kind in own else own_state_skip(kind)
-                if skip is None:
-                    state = states[key] = persistent_state(value)
-                    if type(state) is dict:
-                        extend(reversed(state.items()))
-                    else:
-                        push(state)
-                    continue
-                attrs = value.__dict__
-                if len(skip) == 1 and VERSION_KEY not in attrs:  # nothing to leave out
-                    extend(reversed(attrs.values()))
-                else:
-                    extend([v for k, v in reversed(attrs.items()) if k not in skip])
-            else:  # a full census counts: the order does not matter
-                seen.add(key)
-                state = states[key] = persistent_state(value)
-                if type(state) is dict:
-                    extend(state)
-                    extend(state.values())
-                else:
-                    push(state)
-
-    def shared(self, value: object) -> bool:
-        """Whether a container or instance is reached more than once (so it needs an id)."""
-        return id(value) in self.multiple
+        digits = int(value.bit_length() * 0.30103) + 1
+        raise DataError(
+            f"an integer of about {digits} digits is too long to write as text (Python's limit "
+            f"is {sys.get_int_max_str_digits()} digits): keep this tree as TAP"
+        ) from None
 
 
 def float_text(value: float) -> str | None:

@@ -45,11 +45,25 @@ class Persistent:
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
         _registry[class_path(cls)] = cls
-        needs_hooks = bool(transient_names(cls)) or cls._after_load is not Persistent._after_load
+        needs_hooks = (
+            bool(transient_names(cls))
+            or cls._after_load is not Persistent._after_load
+            or cls._validate is not Persistent._validate
+        )
         if needs_hooks and "__getstate__" not in vars(cls):
             cls.__getstate__ = _getstate  # type: ignore[method-assign,assignment]
         if needs_hooks and "__setstate__" not in vars(cls):
             cls.__setstate__ = _setstate  # type: ignore[attr-defined]
+
+    def _validate(self) -> None:
+        """Check the state just loaded; raise :class:`~appcore.DataError` when it is not one
+        this class could have saved (a negative timeout, ``nan`` for a limit).
+
+        Called by every format (TAP, TAX, TAS) when an object's state is restored, before
+        :meth:`_after_load` and before any upgrade step (a class past version 1 must accept
+        the states its older versions saved). Other objects may not be complete yet: check
+        this object's own values (see :func:`appcore.check_number`). Subclasses extend this.
+        """
 
     def _after_load(self) -> None:
         """Rebuild derived runtime state after loading. Subclasses extend this."""
@@ -80,6 +94,7 @@ def _getstate(self: Persistent) -> dict[str, Any]:
 
 def _setstate(self: Persistent, state: dict[str, Any]) -> None:
     self.__dict__.update(state)
+    self._validate()
     self._after_load()
 
 

@@ -29,10 +29,11 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from appcore._errors import AppcoreError, DataError
+from appcore.persist._census import Census
 from appcore.persist._graph import (
-    Census,
     enum_member,
     float_text,
+    int_text,
     new_instance,
     resolve_class,
     resolve_enum,
@@ -85,7 +86,7 @@ class _Writer:
                 raw = base64.b64encode(value.encode("utf-8", "surrogatepass")).decode()
                 out.append(f'{pad}<str{key} encoding="base64">{raw}</str>\n')
         elif kind is int:
-            out.append(f"{pad}<int{key}>{value}</int>\n")
+            out.append(f"{pad}<int{key}>{int_text(value)}</int>\n")
         elif value is None:
             out.append(f"{pad}<none{key}/>\n")
         elif kind is bool:

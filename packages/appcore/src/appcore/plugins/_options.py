@@ -18,8 +18,6 @@ A ``bool`` option is a flag: ``--name`` sets it, ``--no-name`` clears it.
 
 from __future__ import annotations
 
-import inspect
-import types
 import typing
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
@@ -27,6 +25,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from appcore._errors import AppcoreError, UsageError
+from appcore._numbers import check_number, number_problem
 
 R = TypeVar("R")
 
@@ -44,6 +43,11 @@ class Option:
     these (the same as ``type=T, multiple=True``). ``validate`` receives the converted value
     (each item, for a multiple option) and returns it, possibly normalized, or raises
     ``ValueError`` (or a :class:`UsageError`) with a short reason.
+
+    A number option may bound its values with ``at_least`` (inclusive) and ``more_than``
+    (exclusive); a ``float`` option refuses ``nan`` and infinities whatever its bounds. A
+    persistent object keeping the value checks it again when loaded with
+    :meth:`Options.check_loaded`, so a file cannot hold what the command line refuses.
     """
 
     name: str
@@ -56,6 +60,8 @@ class Option:
     metavar: str | None = None
     validate: Callable[[Any], Any] | None = None
     required: bool = False
+    at_least: float | None = None
+    more_than: float | None = None
 
     def __post_init__(self) -> None:
         if not self.name.isidentifier() or self.name.startswith("_"):
@@ -68,6 +74,9 @@ class Option:
             raise ValueError(f"option {self.name!r}: unsupported type {self.type!r}")
         if self.type is bool and self.multiple:
             raise ValueError(f"option {self.name!r}: a flag cannot be multiple")
+        bounded = self.at_least is not None or self.more_than is not None
+        if bounded and self.type not in (int, float):
+            raise ValueError(f"option {self.name!r}: only a number option has bounds")
         if self.short is not None and (len(self.short) != 1 or not self.short.isalnum()):
             raise ValueError(f"option {self.name!r}: short must be one letter: {self.short!r}")
         if self.choices is not None:
@@ -101,13 +110,25 @@ class Option:
             value = self._coerce(raw)
             if self.choices is not None and str(value) not in self.choices:
                 raise ValueError(f"{value!r} is not one of {', '.join(self.choices)}")
+            problem = self.number_problem(value)
+            if problem is not None:
+                raise ValueError(problem)
             if self.validate is not None:
                 value = self.validate(value)
         except AppcoreError as err:
             raise UsageError(err.message) from None
-        except (ValueError, TypeError) as err:
+        except (ValueError, TypeError, ArithmeticError) as err:
             raise UsageError(str(err) or type(err).__name__) from None
         return value
+
+    def number_problem(self, value: object) -> str | None:
+        """Why ``value`` is not a number this option takes, or None (always None for an
+        option that is not a number)."""
+        if self.type is not int and self.type is not float:
+            return None
+        return number_problem(
+            value, integer=self.type is int, at_least=self.at_least, more_than=self.more_than
+        )
 
     def _coerce(self, raw: Any) -> Any:
         kind = self.type
@@ -137,7 +158,7 @@ class Option:
             if isinstance(raw, int | float) and not isinstance(raw, bool):
                 return float(raw)
             try:
-                return float(str(raw).strip())
+                return float(str(raw).strip())  # "nan" and "inf" parse: number_problem refuses
             except ValueError:
                 raise ValueError(f"expected a number, got {raw!r}") from None
         if not isinstance(raw, str):
@@ -207,6 +228,26 @@ class Options:
             except UsageError as err:
                 raise UsageError(f"invalid value for {option.flag}: {err.message}") from None
         return result
+
+    def check_loaded(self, obj: object, *names: str) -> None:
+        """Raise :class:`DataError` unless ``obj``'s attributes called ``names`` hold numbers
+        the options of those names accept (for a loaded object's ``_validate`` step).
+
+        A loaded value is not converted: it must already be an int for an ``int`` option
+        (an int or a float for a ``float`` option), finite and within the bounds.
+        """
+        known = {o.name: o for o in self.options}
+        for name in names:
+            option = known[name]
+            if option.type is not int and option.type is not float:
+                raise ValueError(f"option {name!r} is not a number option")
+            check_number(
+                obj,
+                name,
+                integer=option.type is int,
+                at_least=option.at_least,
+                more_than=option.more_than,
+            )
 
     def parse(self, argv: Sequence[str]) -> dict[str, Any]:
         """Parse ``--name value``, ``--name=value``, ``-n value``, ``-nvalue`` and flags.
@@ -290,26 +331,9 @@ class Options:
         :meth:`Option.convert`, so a bad value is the same error as in :meth:`parse`
         (typer reports it as a usage error, exit 64). ``callback`` receives the values dict.
         """
-        import typer
+        from appcore.plugins._commands import typer_command
 
-        params: list[inspect.Parameter] = []
-        for option in self.options:
-            annotation, info = _typer_option(option, typer)
-            params.append(
-                inspect.Parameter(
-                    option.name, inspect.Parameter.KEYWORD_ONLY, default=info, annotation=annotation
-                )
-            )
-
-        def command(**values: Any) -> R:
-            if any(o.multiple for o in self.options):
-                values = {k: tuple(v) if isinstance(v, list) else v for k, v in values.items()}
-            return callback(values)
-
-        command.__signature__ = inspect.Signature(params)  # type: ignore[attr-defined]
-        command.__annotations__ = {p.name: p.annotation for p in params}
-        command.__doc__ = help
-        return command
+        return typer_command(self.options, callback, help)
 
 
 def _describe(option: Option) -> str:
@@ -326,57 +350,3 @@ def _describe(option: Option) -> str:
     else:
         shown = str(default)
     return f"{text} [default: {shown}]".strip()
-
-
-def _typer_option(option: Option, typer: types.ModuleType) -> tuple[Any, Any]:
-    """The annotation and ``typer.Option`` for one declaration."""
-    decls = [option.flag]
-    if option.type is bool:
-        decls = [f"{option.flag}/--no-{option.flag[2:]}"]
-    if option.short:
-        decls.append("-" + option.short)
-    default: Any = ... if option.required else option.default
-    if option.type is bool:
-        return bool, typer.Option(default, *decls, help=option.help, show_default=True)
-
-    def parse_one(raw: Any) -> Any:
-        try:
-            return option.convert(raw)
-        except UsageError as err:
-            raise typer.BadParameter(err.message) from None
-
-    if option.multiple:
-        annotation: Any = list[option.type]  # type: ignore[name-defined]
-        default = ... if option.required else list(option.default)
-    else:
-        annotation = option.type if option.default is not None else option.type | None
-    extra: dict[str, Any] = {}
-    if option.type is Path:
-        # Typer converts paths itself so that shells complete file names; the declared
-        # checks then run on the converted value.
-        def check(value: Any) -> Any:
-            if value is None:
-                return None
-            if isinstance(value, list | tuple):
-                return [parse_one(item) for item in value]
-            return parse_one(value)
-
-        extra["callback"] = check
-    else:
-        extra["parser"] = parse_one
-    if option.choices is not None:
-        choices = option.choices
-
-        def complete(incomplete: str) -> list[str]:
-            return [choice for choice in choices if choice.startswith(incomplete)]
-
-        extra["autocompletion"] = complete
-    info = typer.Option(
-        default,
-        *decls,
-        help=option.help,
-        metavar=option.shown_metavar,
-        show_default=not option.required,
-        **extra,
-    )
-    return annotation, info

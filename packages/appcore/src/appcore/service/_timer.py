@@ -11,6 +11,7 @@ from collections.abc import Awaitable
 from typing import ClassVar
 
 from appcore._errors import InternalError, UsageError
+from appcore._numbers import check_number
 from appcore.persist._persistent import Persistent
 from appcore.service._tree import Service
 
@@ -66,6 +67,9 @@ class TimerService(Service):
         self.interval = float(interval)
         self.action = action
         self.now = now
+
+    def _validate(self) -> None:
+        check_number(self, "interval", more_than=0)
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} every {self.interval:g}s {self.action!r}>"

@@ -14,7 +14,7 @@ import weakref
 from collections.abc import Awaitable, Iterator
 from typing import Any, ClassVar, Literal, Protocol, runtime_checkable
 
-from appcore._errors import UsageError
+from appcore._errors import DataError, UsageError
 from appcore.persist._persistent import Persistent
 
 Format = Literal["pickle", "xml", "source"]
@@ -110,7 +110,10 @@ class MultiService(Service):
     def _after_load(self) -> None:
         super()._after_load()
         # Built by C-level iteration: a loaded tree may hold 100,000 children.
-        named = dict(zip(map(_NAME_OF, self.services), self.services, strict=True))
+        try:
+            named = dict(zip(map(_NAME_OF, self.services), self.services, strict=True))
+        except (AttributeError, TypeError):
+            raise DataError(f"the services of {self!r} are not a list of services") from None
         named.pop(None, None)
         self.named_services = named
 
@@ -198,6 +201,87 @@ class Application(MultiService):
     def app_name(self) -> str:
         """The application's name, never None (an Application always has one)."""
         return self.name or "application"
+
+
+_MISSING: Any = object()
+
+
+def validate_tree(root: object, where: str = "the file") -> Service:
+    """``root``, checked to be a sound service tree; :class:`DataError` says what is not.
+
+    A loader only checks that each object's state could be restored; this checks what the
+    runner and the tools rely on afterwards: the root is a service with no parent, every
+    ``MultiService`` holds a list of services, each child names that MultiService as its
+    parent, no service appears twice (a cycle or a shared child), names are text and
+    unique among siblings, and an Application's settings have their types (uid and gid
+    non-negative ints, process name text, a known persist format). One walk over the
+    services, none over their other objects.
+    """
+    if not isinstance(root, Service):
+        raise DataError(f"{where} holds a {type(root).__name__}, not an application or a service")
+    parent = getattr(root, "parent", _MISSING)
+    if parent is root:
+        raise DataError(f"{where}: service {_label(root)} is its own parent")
+    if parent is not None:
+        raise DataError(f"{where}: the root service {_label(root)} has a parent")
+    if isinstance(root, Application):
+        _check_settings(root, where)
+    seen = {id(root)}
+    stack: list[Service] = [root]
+    while stack:
+        service = stack.pop()
+        name = getattr(service, "name", _MISSING)
+        if name is not None and type(name) is not str:
+            raise DataError(
+                f"{where}: the name of a {type(service).__name__} is not text: {name!r}"
+            )
+        if not isinstance(service, MultiService):
+            continue
+        children = getattr(service, "services", _MISSING)
+        if type(children) is not list:
+            raise DataError(f"{where}: the services of {_label(service)} are not a list")
+        names: set[str] = set()
+        for child in children:
+            if not isinstance(child, Service):
+                raise DataError(
+                    f"{where}: {_label(service)} holds a {type(child).__name__} among its services"
+                )
+            if id(child) in seen:
+                raise DataError(
+                    f"{where}: service {_label(child)} appears twice in the tree "
+                    "(a cycle, or a child of two parents)"
+                )
+            seen.add(id(child))
+            if getattr(child, "parent", _MISSING) is not service:
+                raise DataError(
+                    f"{where}: {_label(service)} holds service {_label(child)}, whose parent "
+                    "is another"
+                )
+            if type(child.name) is str:
+                if child.name in names:
+                    raise DataError(
+                        f"{where}: {_label(service)} holds two services named {child.name!r}"
+                    )
+                names.add(child.name)
+            stack.append(child)
+    return root
+
+
+def _label(service: object) -> str:
+    name = getattr(service, "name", None)
+    return repr(name) if type(name) is str else f"<{type(service).__name__}>"
+
+
+def _check_settings(app: Application, where: str) -> None:
+    for field in ("uid", "gid"):
+        value = getattr(app, field, _MISSING)
+        if value is not None and not (type(value) is int and value >= 0):
+            raise DataError(f"{where}: the application's {field} is not a user or group number")
+    process_name = getattr(app, "process_name", _MISSING)
+    if process_name is not None and type(process_name) is not str:
+        raise DataError(f"{where}: the application's process name is not text")
+    if getattr(app, "persist_format", _MISSING) not in FORMATS:
+        raise DataError(f"{where}: the application's persist format is not one of {FORMATS}")
 
 
 def iter_services(root: Service) -> Iterator[Service]:

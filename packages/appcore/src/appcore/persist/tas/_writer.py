@@ -43,7 +43,8 @@ from json.encoder import encode_basestring
 from typing import Any, BinaryIO
 
 from appcore._errors import DataError, InternalError
-from appcore.persist._graph import Census, float_text, own_state_skip
+from appcore.persist._census import Census, own_state_skip
+from appcore.persist._graph import float_text, int_text
 from appcore.persist._persistent import VERSION_KEY, Persistent, class_path
 from appcore.persist.tas._grammar import HEADER, RESERVED
 
@@ -140,7 +141,7 @@ class _Writer:
         if kind is str:
             return _string(value)
         if kind is int:
-            return int.__repr__(value)
+            return int_text(value)
         if value is None or kind is bool:
             return str(value)
         key = id(value)
@@ -199,7 +200,7 @@ class _Writer:
             if kind is str:
                 parts.append(f"{key}: {_string(v)}")
             elif kind is int:
-                parts.append(f"{key}: {int.__repr__(v)}")
+                parts.append(f"{key}: {int_text(v)}")
             elif v is None:
                 parts.append(f"{key}: None")
             else:
