@@ -28,3 +28,17 @@ def test_a_file_with_a_bad_idle_timeout_is_refused(tmp_path: Path, fmt: str, val
     service.factory.idle_timeout = value  # type: ignore[attr-defined]
     with pytest.raises(DataError, match="appcore_ftp:FTPFactory: idle_timeout must be"):
         loads(dumps(service, fmt))  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("value", ["0", "nan", "-inf"])
+def test_a_bad_login_timeout_is_a_usage_error(tmp_path: Path, value: str) -> None:
+    with pytest.raises(UsageError, match="--login-timeout: must be"):
+        ftp.options.parse(["--root", str(tmp_path), "--login-timeout", value])
+
+
+@pytest.mark.parametrize("fmt", ["pickle", "xml", "source"])
+def test_a_file_with_a_bad_login_timeout_is_refused(tmp_path: Path, fmt: str) -> None:
+    service = ftp.make_service({"root": tmp_path, "listen": "tcp:0:interface=127.0.0.1"})
+    service.factory.login_timeout = -1.0  # type: ignore[attr-defined]
+    with pytest.raises(DataError, match="appcore_ftp:FTPFactory: login_timeout must be"):
+        loads(dumps(service, fmt))  # type: ignore[arg-type]

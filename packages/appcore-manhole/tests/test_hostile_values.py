@@ -21,6 +21,8 @@ pytestmark = pytest.mark.timeout(30)
         ("--failure-delay", "-inf"),
         ("--failure-delay", "-1"),
         ("--attempts", "0"),
+        ("--login-timeout", "0"),
+        ("--login-timeout", "nan"),
     ],  # fmt: skip
 )
 def test_bad_login_limits_are_usage_errors(tmp_path: Path, flag: str, value: str) -> None:
@@ -30,7 +32,13 @@ def test_bad_login_limits_are_usage_errors(tmp_path: Path, flag: str, value: str
 
 @pytest.mark.parametrize("fmt", ["pickle", "xml", "source"])
 @pytest.mark.parametrize(
-    ("name", "value"), [("failure_delay", float("inf")), ("failure_delay", -1.0), ("attempts", 0)]
+    ("name", "value"),
+    [
+        ("failure_delay", float("inf")),
+        ("failure_delay", -1.0),
+        ("attempts", 0),
+        ("login_timeout", 0.0),
+    ],
 )
 def test_a_file_with_a_bad_login_limit_is_refused(
     tmp_path: Path, fmt: str, name: str, value: object
@@ -42,4 +50,20 @@ def test_a_file_with_a_bad_login_limit_is_refused(
     )
     setattr(service.factory, name, value)
     with pytest.raises(DataError, match=f"appcore_manhole:TelnetManholeFactory: {name} must be"):
+        loads(dumps(service, fmt))  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("fmt", ["pickle", "xml", "source"])
+def test_an_ssh_manhole_file_with_a_bad_login_timeout_is_refused(tmp_path: Path, fmt: str) -> None:
+    import asyncssh
+
+    from appcore_manhole._maker import ssh_manhole
+
+    keys = tmp_path / "authorized_keys"
+    keys.write_bytes(asyncssh.generate_private_key("ssh-ed25519").export_public_key())
+    service = ssh_manhole.make_service(
+        ssh_manhole.options.parse(["--authorized-keys", str(keys), "--listen", "tcp:0"])
+    )
+    service.login_timeout = float("nan")  # type: ignore[attr-defined]
+    with pytest.raises(DataError, match="appcore_manhole:SSHManholeService: login_timeout must be"):
         loads(dumps(service, fmt))  # type: ignore[arg-type]

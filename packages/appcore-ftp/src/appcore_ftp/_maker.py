@@ -23,12 +23,6 @@ def _port_range(text: str) -> str:
     return f"{first}-{last}"
 
 
-def _positive(value: float) -> float:
-    if not value > 0:
-        raise ValueError(f"must be more than 0, got {value}")
-    return value
-
-
 def _ipv4(text: str) -> str:
     import ipaddress
 
@@ -92,7 +86,7 @@ ftp = ServiceMaker(
             default=30.0,
             help="seconds a client has to log in before it is disconnected",
             metavar="SECONDS",
-            validate=_positive,
+            more_than=0,
         ),
     ),
     module="appcore_ftp._service",

@@ -64,7 +64,7 @@ class FTPFactory(Factory):
         self.login_timeout = login_timeout
 
     def _validate(self) -> None:
-        ftp.options.check_loaded(self, "idle_timeout")
+        ftp.options.check_loaded(self, "idle_timeout", "login_timeout")
 
     def __repr__(self) -> str:
         return f"<FTPFactory root={self.root!r}>"

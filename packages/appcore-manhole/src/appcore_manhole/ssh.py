@@ -28,6 +28,7 @@ from appcore import (
 from appcore_manhole._console import Console
 from appcore_manhole._editor import Interrupted
 from appcore_manhole._endpoint import loopback_by_default
+from appcore_manhole._maker import ssh_manhole as ssh_maker
 from appcore_manhole._namespace import make_namespace
 from appcore_manhole._session import interact
 
@@ -64,6 +65,9 @@ class SSHManholeService(ListeningService):
         self.authorized_keys = authorized_keys
         self.host_key = host_key
         self.login_timeout = login_timeout
+
+    def _validate(self) -> None:
+        ssh_maker.options.check_loaded(self, "login_timeout")
 
     def _bind(self) -> Listener:
         return bind_stream(self.endpoint)

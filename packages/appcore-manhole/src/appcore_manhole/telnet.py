@@ -59,7 +59,7 @@ class TelnetManholeFactory(Factory):
         return self._throttle
 
     def _validate(self) -> None:
-        telnet_maker.options.check_loaded(self, "attempts", "failure_delay")
+        telnet_maker.options.check_loaded(self, "attempts", "failure_delay", "login_timeout")
 
     def build_protocol(self) -> asyncio.BaseProtocol:
         from appcore_manhole._telnet import TelnetManholeProtocol
