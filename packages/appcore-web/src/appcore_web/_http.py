@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import re
 import socket
 from collections import deque
 from collections.abc import Awaitable
@@ -32,6 +33,27 @@ _OPEN_FLAGS = os.O_RDONLY | getattr(os, "O_CLOEXEC", 0)
 # First letters of the request headers that make a static response conditional or partial
 # (If-*, Range): a request without any takes the fast path without looking at headers again.
 _CONDITIONAL_INITIALS = frozenset(b"iIrR")
+
+
+# A request line whose method is a syntactically valid token (RFC 9110 9.1).
+_REQUEST_LINE = re.compile(rb"(?:^|\n)([-!#$%&'*+.^_`|~0-9A-Za-z]+) [^ \r\n]+ HTTP/\d\.\d\r?\n")
+
+
+def _unknown_method_in(data: bytes) -> bool:
+    """Whether ``data`` holds a well-formed request line whose method the parser refuses.
+
+    The parser does not say where in ``data`` it failed; the failing request is the first
+    one whose method it refuses, so the first such request line is the one.
+    """
+    for match in _REQUEST_LINE.finditer(data):
+        probe = httptools.HttpRequestParser(None)
+        try:
+            probe.feed_data(match.group(1) + b" / HTTP/1.1\r\n")
+        except httptools.HttpParserInvalidMethodError:
+            return True
+        except httptools.HttpParserError:
+            continue
+    return False
 
 
 class Request:
@@ -195,6 +217,10 @@ class HTTPConnection(asyncio.Protocol):
             if self._queue:
                 self._queue[-1].keep_alive = False
             self._stop_reading()
+        except httptools.HttpParserInvalidMethodError:
+            # A well-formed request with a method nobody here knows is 501 (RFC 9110
+            # 15.6.2); a garbled request line stays 400.
+            self._queue_error(self._rejected or (501 if _unknown_method_in(data) else 400))
         except httptools.HttpParserError as exc:
             code = self._rejected or (505 if "version" in str(exc).lower() else 400)
             self._queue_error(code)

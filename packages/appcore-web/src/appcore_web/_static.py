@@ -19,7 +19,12 @@ from email.utils import formatdate
 from typing import TYPE_CHECKING
 from urllib.parse import quote_from_bytes, unquote_to_bytes
 
-from appcore_web._conditional import if_range_holds, not_modified, parse_ranges
+from appcore_web._conditional import (
+    if_range_holds,
+    not_modified,
+    parse_ranges,
+    precondition_failed,
+)
 from appcore_web._listing import render_listing
 from appcore_web._response import STATUS_LINES, connection_header
 
@@ -32,6 +37,9 @@ _OK = STATUS_LINES[200]
 _PARTIAL = STATUS_LINES[206]
 _NOT_MODIFIED = STATUS_LINES[304]
 _ALLOW = b"Allow: GET, HEAD, OPTIONS\r\n"
+# The methods of RFC 9110 and 5789 that a folder of files does not allow (405); any other
+# method is one this server does not implement at all (501).
+_OTHER_STANDARD_METHODS = frozenset((b"POST", b"PUT", b"DELETE", b"PATCH", b"TRACE", b"CONNECT"))
 _RECHECK_SECONDS = 2.0
 _BOUNDARY = os.urandom(12).hex().encode("ascii")
 
@@ -129,8 +137,10 @@ class StaticFiles:
                     + connection_header(req.keep_alive, req.http10)
                     + b"\r\n"
                 )
-            else:
+            elif method in _OTHER_STANDARD_METHODS:
                 conn.write_error(405, keep_alive=req.keep_alive, http10=req.http10, extra=_ALLOW)
+            else:  # a method the parser knows (WebDAV's, say) and files have no use for
+                conn.write_error(501, keep_alive=req.keep_alive, http10=req.http10)
             return None
         url = req.url
         query_at = url.find(b"?")
@@ -172,23 +182,30 @@ class StaticFiles:
     def _conditional(
         self, conn: HTTPConnection, req: Request, entry: FileEntry
     ) -> Awaitable[None] | None:
-        inm = ims = if_range = range_header = None
+        inm = ims = if_match = ius = if_range = range_header = None
         for name, value in req.headers:
             if name == b"if-none-match":
-                inm = value
+                inm = value if inm is None else inm + b", " + value
             elif name == b"if-modified-since":
                 ims = value
+            elif name == b"if-match":
+                if_match = value if if_match is None else if_match + b", " + value
+            elif name == b"if-unmodified-since":
+                ius = value
             elif name == b"if-range":
                 if_range = value
             elif name == b"range":
                 range_header = value
+        head_only = req.method == b"HEAD"
+        if precondition_failed(if_match, ius, entry.etag, entry.mtime):
+            conn.write_error(412, keep_alive=req.keep_alive, http10=req.http10, head_only=head_only)
+            return None
         tail = connection_header(req.keep_alive, req.http10) + b"\r\n"
         date = self._clock.server_date()
         if not_modified(inm, ims, entry.etag, entry.mtime):
             conn.status = 304
             conn.write(_NOT_MODIFIED + date + entry.validators + tail)
             return None
-        head_only = req.method == b"HEAD"
         ranges = None
         if range_header is not None and if_range_holds(if_range, entry.etag, entry.last_modified):
             ranges = parse_ranges(range_header, entry.size)
