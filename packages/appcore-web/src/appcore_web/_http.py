@@ -436,6 +436,11 @@ class HTTPConnection(asyncio.Protocol):
         if self.transport is not None and not self.lost:
             self.transport.write(data)
 
+    @property
+    def writing_paused(self) -> bool:
+        """Whether the outgoing buffer is above its high-water mark (see :meth:`drain`)."""
+        return self._write_paused
+
     async def drain(self) -> None:
         """Wait until the socket's outgoing buffer is below its high-water mark."""
         if self.lost:
