@@ -80,6 +80,19 @@ OPTIONS = Options(
         help="Serve symbolic links that point outside the root folder.",
     ),
     Option(
+        "allow_hidden",
+        bool,
+        default=False,
+        help="Serve and list names beginning with a dot (.git, .env).",
+    ),
+    Option(
+        "precompressed",
+        bool,
+        default=True,
+        help="Serve FILE.br or FILE.gz instead of FILE to clients that accept it"
+        " (when not older than FILE).",
+    ),
+    Option(
         "logfile", str, help="Access log file (combined log format).", short="l", metavar="FILE"
     ),
     Option(

@@ -35,6 +35,8 @@ def make_service(options: Mapping[str, Any]) -> WebService:
         index_names=[name.strip() for name in str(index).split(",")],
         listing=bool(options.get("listing", True)),
         follow_symlinks=bool(options.get("follow_symlinks", False)),
+        allow_hidden=bool(options.get("allow_hidden", False)),
+        precompressed=bool(options.get("precompressed", True)),
         wsgi=options.get("wsgi"),
         asgi=options.get("asgi"),
         threads=int(options.get("threads") or 10),
