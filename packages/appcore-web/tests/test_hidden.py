@@ -104,3 +104,10 @@ def test_option_and_old_files(hostile: Path) -> None:
     assert isinstance(site, Site)
     assert (site.allow_hidden, site.precompressed) == (False, True)
     assert "allow_hidden" in vars(site)
+    # Limits from before WebSocket support get the default message size limit.
+    old = old.replace(
+        '"shutdown_timeout": 5.0, "ws_max_message": 1048576', '"shutdown_timeout": 5.0'
+    )
+    assert "ws_max_message" not in old
+    site = loads(old.encode())
+    assert site.limits.ws_max_message == 1 << 20

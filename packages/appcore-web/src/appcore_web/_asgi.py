@@ -158,7 +158,19 @@ class ASGIResponder:
                 task.cancel()
 
     def respond(self, conn: HTTPConnection, req: Request) -> Awaitable[None]:
+        if req.upgrade is not None:
+            return self._websocket(conn, req)
         return self._call(conn, req)
+
+    async def _websocket(self, conn: HTTPConnection, req: Request) -> None:
+        from appcore_web._websocket import WebSocketSession
+
+        session = WebSocketSession(conn, req, self._ensure_app(), self.spec)
+        scope = self._scope(conn, req)
+        scope["type"] = "websocket"
+        scope["scheme"] = "wss" if conn.scheme == "https" else "ws"
+        del scope["method"]
+        await session.run(scope)
 
     async def _call(self, conn: HTTPConnection, req: Request) -> None:
         app = self._ensure_app()

@@ -25,6 +25,7 @@ from appcore_web._sendfile import CAN_SENDFILE, FileSender, Pieces
 
 if TYPE_CHECKING:
     from appcore_web._runtime import SiteRuntime
+    from appcore_web._websocket import WebSocketSession
 
 logger = logging.getLogger("appcore.web")
 
@@ -56,6 +57,12 @@ def _unknown_method_in(data: bytes) -> bool:
     return False
 
 
+def wants_websocket(req: Request) -> bool:
+    """Whether ``req`` asks to upgrade its connection to a WebSocket."""
+    upgrade = req.header(b"upgrade")
+    return req.method == b"GET" and upgrade is not None and b"websocket" in upgrade.lower()
+
+
 class Request:
     """One parsed request. Header names are lower-cased; values are raw bytes."""
 
@@ -67,6 +74,7 @@ class Request:
         "http10",
         "keep_alive",
         "method",
+        "upgrade",
         "url",
         "version",
     )
@@ -81,6 +89,8 @@ class Request:
         self.body = b""
         self.error = 0
         self.conditional = False
+        #: For a WebSocket upgrade: the bytes that followed the request; else None.
+        self.upgrade: bytes | None = None
 
     def header(self, name: bytes) -> bytes | None:
         """The value of header ``name`` (lower case); repeated fields are joined with commas."""
@@ -147,6 +157,8 @@ class HTTPConnection(asyncio.Protocol):
         self._raw: socket.socket | None = None
         self._raw_possible = CAN_SENDFILE
         self._sender: FileSender | None = None
+        #: The WebSocket session this connection was handed to, after its handshake.
+        self.upgraded: WebSocketSession | None = None
 
     # -- asyncio.Protocol
 
@@ -178,7 +190,13 @@ class HTTPConnection(asyncio.Protocol):
         if waiter is not None and not waiter.done():
             waiter.set_exception(ConnectionResetError("client went away"))
         self._drain_waiter = None
-        if self._task is not None:
+        if self.upgraded is not None:
+            # A WebSocket application hears of it (websocket.disconnect) and gets a
+            # moment to finish before it is cancelled.
+            self.upgraded.lost()
+            if self._task is not None:
+                self.loop.call_later(self.limits.shutdown_timeout, self._task.cancel)
+        elif self._task is not None:
             self._task.cancel()
         # The sender's registration is on the duplicate: drop it before closing that.
         if self._sender is not None:
@@ -191,6 +209,8 @@ class HTTPConnection(asyncio.Protocol):
     def eof_received(self) -> bool:
         # The client will send nothing more; answer what it already asked, then close.
         self._eof = True
+        if self.upgraded is not None:
+            return False
         return not (self._req is not None or not self.busy and not self._queue)
 
     def pause_writing(self) -> None:
@@ -208,14 +228,22 @@ class HTTPConnection(asyncio.Protocol):
             self._process()
 
     def data_received(self, data: bytes) -> None:
+        if self.upgraded is not None:
+            self.upgraded.feed(data)
+            return
         if self._reading_stopped:
             return
         try:
             self._parser.feed_data(data)
-        except httptools.HttpParserUpgrade:
-            # We speak no other protocol: answer the request, then close the connection.
+        except httptools.HttpParserUpgrade as upgrade:
+            # A WebSocket handshake goes to an ASGI application when its turn comes; any
+            # other upgrade is answered as a plain request, then the connection closes.
             if self._queue:
-                self._queue[-1].keep_alive = False
+                req = self._queue[-1]
+                req.keep_alive = False
+                if self.runtime.websockets and wants_websocket(req):
+                    offset = upgrade.args[0] if upgrade.args else len(data)
+                    req.upgrade = bytes(data[offset:])
             self._stop_reading()
         except httptools.HttpParserInvalidMethodError:
             # A well-formed request with a method nobody here knows is 501 (RFC 9110
@@ -428,6 +456,27 @@ class HTTPConnection(asyncio.Protocol):
         limits = self.limits
         timeout = limits.request_timeout if self._req is not None else limits.idle_timeout
         self.read_deadline = self.loop.time() + timeout
+
+    # -- WebSocket sessions
+
+    def take_over(self, session: WebSocketSession) -> None:
+        """Hand every byte from now on to ``session`` (its handshake was accepted)."""
+        self.upgraded = session
+        self._reading_stopped = False
+        early, session.req.upgrade = session.req.upgrade, b""
+        if early:  # frames the client sent right behind its handshake
+            session.feed(early)
+        self.resume_upgraded()
+
+    def pause_upgraded(self) -> None:
+        """Stop reading for a session whose application lags behind."""
+        if self.transport is not None and not self.transport.is_closing():
+            self.transport.pause_reading()
+
+    def resume_upgraded(self) -> None:
+        """Read again for a session."""
+        if self.transport is not None and not self.transport.is_closing() and not self.lost:
+            self.transport.resume_reading()
 
     # -- what responders use
 

@@ -117,6 +117,14 @@ OPTIONS = Options(
         validate=_positive_int,
     ),
     Option(
+        "ws_max_message",
+        int,
+        default=1 << 20,
+        help="Largest WebSocket message in bytes (ASGI); a bigger one closes the"
+        " connection with code 1009.",
+        validate=_positive_int,
+    ),
+    Option(
         "idle_timeout",
         float,
         default=15.0,

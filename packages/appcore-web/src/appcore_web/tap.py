@@ -28,6 +28,7 @@ def make_service(options: Mapping[str, Any]) -> WebService:
         idle_timeout=options.get("idle_timeout"),
         request_timeout=options.get("request_timeout"),
         send_timeout=options.get("send_timeout"),
+        ws_max_message=options.get("ws_max_message"),
     )
     index = options.get("index") or "index.html,index.htm"
     site = Site(
