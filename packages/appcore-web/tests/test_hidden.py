@@ -94,6 +94,10 @@ def test_option_and_old_files(hostile: Path) -> None:
     assert web.make_service(values).site.allow_hidden is True
     values = web.options.parse(["--path", str(hostile)])
     assert web.make_service(values).site.allow_hidden is False
+    values = web.options.parse(["--path", str(hostile), "--no-precompressed"])
+    assert web.make_service(values).site.precompressed is False
+    values = web.options.parse(["--asgi", "m:app", "--ws-max-message", "2000"])
+    assert web.make_service(values).site.limits.ws_max_message == 2000
     # A file from before the option (Site version 1) loads refusing hidden names.
     text = dumps(Site(str(hostile)), "source").decode()
     assert 'cls("appcore_web:Site", version=2)' in text
