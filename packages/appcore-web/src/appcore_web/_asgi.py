@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote_to_bytes
 
 from appcore import UnavailableError
-from appcore_web._apps import LAST_CHUNK, chunk, load_app, response_head
+from appcore_web._apps import ResponseBody, load_app
 from appcore_web._http import ResponseFailed
 
 if TYPE_CHECKING:
@@ -30,16 +30,14 @@ _ASGI = {"version": "3.0", "spec_version": "2.3"}
 class _Exchange:
     """The receive and send callables of one request."""
 
-    def __init__(self, conn: HTTPConnection, req: Request, clock: Clock) -> None:
+    def __init__(self, conn: HTTPConnection, req: Request, clock: Clock, spec: str) -> None:
         self.conn = conn
         self.req = req
         self.clock = clock
         self.body_given = False
         self.status: bytes | None = None
         self.headers: list[tuple[bytes, bytes]] = []
-        self.head_sent = False
-        self.chunked = False
-        self.with_body = True
+        self.body = ResponseBody(conn, req, spec)
         self.complete = False
         self.finished: asyncio.Future[None] = conn.loop.create_future()
 
@@ -69,25 +67,19 @@ class _Exchange:
             raise RuntimeError("http.response.body before http.response.start")
         if self.complete:
             return
-        body = bytes(message.get("body", b""))
+        data = bytes(message.get("body", b""))
         more = bool(message.get("more_body", False))
+        body = self.body
         out: list[bytes] = []
-        if not self.head_sent:
-            head, self.chunked, self.with_body = response_head(
-                conn, self.req, self.status, self.headers, None if more else len(body), self.clock
-            )
-            self.head_sent = True
-            out.append(head)
-        if self.with_body:
-            if self.chunked:
-                if body:
-                    out.append(chunk(body))
-                if not more:
-                    out.append(LAST_CHUNK)
-            else:
-                out.append(body)
-            conn.sent += len(body)
+        if not body.head_sent:
+            length = None if more else len(data)
+            out.append(body.head(self.status, self.headers, length, self.clock))
+        out.append(body.piece(data))
         if not more:
+            out.append(body.end())
+        if not more or body.overrun:
+            # Past its Content-Length nothing more can go out: the application is told
+            # (http.disconnect) so that a stream stops.
             self.complete = True
             self._finish()
         conn.write(b"".join(out))
@@ -166,11 +158,23 @@ class ASGIResponder:
                 task.cancel()
 
     def respond(self, conn: HTTPConnection, req: Request) -> Awaitable[None]:
+        if req.upgrade is not None:
+            return self._websocket(conn, req)
         return self._call(conn, req)
+
+    async def _websocket(self, conn: HTTPConnection, req: Request) -> None:
+        from appcore_web._websocket import WebSocketSession
+
+        session = WebSocketSession(conn, req, self._ensure_app(), self.spec)
+        scope = self._scope(conn, req)
+        scope["type"] = "websocket"
+        scope["scheme"] = "wss" if conn.scheme == "https" else "ws"
+        del scope["method"]
+        await session.run(scope)
 
     async def _call(self, conn: HTTPConnection, req: Request) -> None:
         app = self._ensure_app()
-        exchange = _Exchange(conn, req, self.clock)
+        exchange = _Exchange(conn, req, self.clock, self.spec)
         try:
             await app(self._scope(conn, req), exchange.receive, exchange.send)
             if not exchange.complete:
@@ -178,7 +182,7 @@ class ASGIResponder:
         except (asyncio.CancelledError, ConnectionError):
             raise
         except Exception:
-            if not exchange.head_sent:
+            if not exchange.body.head_sent:
                 conn.status = 0
             logger.exception("ASGI application %s failed", self.spec)
             raise ResponseFailed from None

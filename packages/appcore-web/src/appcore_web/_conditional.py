@@ -1,4 +1,5 @@
-"""Validators and ranges: ``If-None-Match``, ``If-Modified-Since``, ``If-Range``, ``Range``."""
+"""Validators and ranges: ``If-Match``, ``If-Unmodified-Since``, ``If-None-Match``,
+``If-Modified-Since``, ``If-Range`` and ``Range``."""
 
 from __future__ import annotations
 
@@ -34,6 +35,29 @@ def http_date_seconds(header: bytes) -> int | None:
 
         moment = moment.replace(tzinfo=UTC)
     return int(moment.timestamp())
+
+
+def strong_match(header: bytes, etag: bytes) -> bool:
+    """``If-Match``: the strong comparison (a weak tag never matches); ``*`` matches any."""
+    if header.strip() == b"*":
+        return True
+    return any(candidate.strip() == etag for candidate in header.split(b","))
+
+
+def precondition_failed(
+    if_match: bytes | None, if_unmodified_since: bytes | None, etag: bytes, mtime: int
+) -> bool:
+    """Whether ``If-Match`` or ``If-Unmodified-Since`` is false (412; RFC 9110 13.2.2).
+
+    ``If-Unmodified-Since`` counts only without ``If-Match``, and an unparsable date is
+    ignored, as RFC 9110 13.1.4 says.
+    """
+    if if_match is not None:
+        return not strong_match(if_match, etag)
+    if if_unmodified_since is not None:
+        since = http_date_seconds(if_unmodified_since)
+        return since is not None and mtime > since
+    return False
 
 
 def not_modified(
@@ -88,11 +112,11 @@ def parse_ranges(header: bytes, size: int) -> list[tuple[int, int]] | None:
         if not first_text.isdigit() or (last_text and not last_text.isdigit()):
             return None
         first = int(first_text)
-        last = int(last_text) if last_text else size - 1
-        if last < first:
-            return None
-        if first >= size:
+        if last_text and int(last_text) < first:
+            return None  # not a valid range-spec: the whole header is ignored
+        if first >= size:  # unsatisfiable, open-ended (bytes=5000000-) or not
             continue
+        last = int(last_text) if last_text else size - 1
         ranges.append((first, min(last, size - 1)))
     if len(ranges) > 1:
         ordered = sorted(ranges)

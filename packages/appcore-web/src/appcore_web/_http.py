@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import re
 import socket
 from collections import deque
 from collections.abc import Awaitable
@@ -24,6 +25,7 @@ from appcore_web._sendfile import CAN_SENDFILE, FileSender, Pieces
 
 if TYPE_CHECKING:
     from appcore_web._runtime import SiteRuntime
+    from appcore_web._websocket import WebSocketSession
 
 logger = logging.getLogger("appcore.web")
 
@@ -32,6 +34,33 @@ _OPEN_FLAGS = os.O_RDONLY | getattr(os, "O_CLOEXEC", 0)
 # First letters of the request headers that make a static response conditional or partial
 # (If-*, Range): a request without any takes the fast path without looking at headers again.
 _CONDITIONAL_INITIALS = frozenset(b"iIrR")
+
+
+# A request line whose method is a syntactically valid token (RFC 9110 9.1).
+_REQUEST_LINE = re.compile(rb"(?:^|\n)([-!#$%&'*+.^_`|~0-9A-Za-z]+) [^ \r\n]+ HTTP/\d\.\d\r?\n")
+
+
+def _unknown_method_in(data: bytes) -> bool:
+    """Whether ``data`` holds a well-formed request line whose method the parser refuses.
+
+    The parser does not say where in ``data`` it failed; the failing request is the first
+    one whose method it refuses, so the first such request line is the one.
+    """
+    for match in _REQUEST_LINE.finditer(data):
+        probe = httptools.HttpRequestParser(None)
+        try:
+            probe.feed_data(match.group(1) + b" / HTTP/1.1\r\n")
+        except httptools.HttpParserInvalidMethodError:
+            return True
+        except httptools.HttpParserError:
+            continue
+    return False
+
+
+def wants_websocket(req: Request) -> bool:
+    """Whether ``req`` asks to upgrade its connection to a WebSocket."""
+    upgrade = req.header(b"upgrade")
+    return req.method == b"GET" and upgrade is not None and b"websocket" in upgrade.lower()
 
 
 class Request:
@@ -45,6 +74,7 @@ class Request:
         "http10",
         "keep_alive",
         "method",
+        "upgrade",
         "url",
         "version",
     )
@@ -59,6 +89,8 @@ class Request:
         self.body = b""
         self.error = 0
         self.conditional = False
+        #: For a WebSocket upgrade: the bytes that followed the request; else None.
+        self.upgrade: bytes | None = None
 
     def header(self, name: bytes) -> bytes | None:
         """The value of header ``name`` (lower case); repeated fields are joined with commas."""
@@ -125,6 +157,8 @@ class HTTPConnection(asyncio.Protocol):
         self._raw: socket.socket | None = None
         self._raw_possible = CAN_SENDFILE
         self._sender: FileSender | None = None
+        #: The WebSocket session this connection was handed to, after its handshake.
+        self.upgraded: WebSocketSession | None = None
 
     # -- asyncio.Protocol
 
@@ -156,7 +190,13 @@ class HTTPConnection(asyncio.Protocol):
         if waiter is not None and not waiter.done():
             waiter.set_exception(ConnectionResetError("client went away"))
         self._drain_waiter = None
-        if self._task is not None:
+        if self.upgraded is not None:
+            # A WebSocket application hears of it (websocket.disconnect) and gets a
+            # moment to finish before it is cancelled.
+            self.upgraded.lost()
+            if self._task is not None:
+                self.loop.call_later(self.limits.shutdown_timeout, self._task.cancel)
+        elif self._task is not None:
             self._task.cancel()
         # The sender's registration is on the duplicate: drop it before closing that.
         if self._sender is not None:
@@ -169,6 +209,8 @@ class HTTPConnection(asyncio.Protocol):
     def eof_received(self) -> bool:
         # The client will send nothing more; answer what it already asked, then close.
         self._eof = True
+        if self.upgraded is not None:
+            return False
         return not (self._req is not None or not self.busy and not self._queue)
 
     def pause_writing(self) -> None:
@@ -186,15 +228,27 @@ class HTTPConnection(asyncio.Protocol):
             self._process()
 
     def data_received(self, data: bytes) -> None:
+        if self.upgraded is not None:
+            self.upgraded.feed(data)
+            return
         if self._reading_stopped:
             return
         try:
             self._parser.feed_data(data)
-        except httptools.HttpParserUpgrade:
-            # We speak no other protocol: answer the request, then close the connection.
+        except httptools.HttpParserUpgrade as upgrade:
+            # A WebSocket handshake goes to an ASGI application when its turn comes; any
+            # other upgrade is answered as a plain request, then the connection closes.
             if self._queue:
-                self._queue[-1].keep_alive = False
+                req = self._queue[-1]
+                req.keep_alive = False
+                if self.runtime.websockets and wants_websocket(req):
+                    offset = upgrade.args[0] if upgrade.args else len(data)
+                    req.upgrade = bytes(data[offset:])
             self._stop_reading()
+        except httptools.HttpParserInvalidMethodError:
+            # A well-formed request with a method nobody here knows is 501 (RFC 9110
+            # 15.6.2); a garbled request line stays 400.
+            self._queue_error(self._rejected or (501 if _unknown_method_in(data) else 400))
         except httptools.HttpParserError as exc:
             code = self._rejected or (505 if "version" in str(exc).lower() else 400)
             self._queue_error(code)
@@ -403,12 +457,38 @@ class HTTPConnection(asyncio.Protocol):
         timeout = limits.request_timeout if self._req is not None else limits.idle_timeout
         self.read_deadline = self.loop.time() + timeout
 
+    # -- WebSocket sessions
+
+    def take_over(self, session: WebSocketSession) -> None:
+        """Hand every byte from now on to ``session`` (its handshake was accepted)."""
+        self.upgraded = session
+        self._reading_stopped = False
+        early, session.req.upgrade = session.req.upgrade, b""
+        if early:  # frames the client sent right behind its handshake
+            session.feed(early)
+        self.resume_upgraded()
+
+    def pause_upgraded(self) -> None:
+        """Stop reading for a session whose application lags behind."""
+        if self.transport is not None and not self.transport.is_closing():
+            self.transport.pause_reading()
+
+    def resume_upgraded(self) -> None:
+        """Read again for a session."""
+        if self.transport is not None and not self.transport.is_closing() and not self.lost:
+            self.transport.resume_reading()
+
     # -- what responders use
 
     def write(self, data: bytes) -> None:
         """Queue bytes on the socket (never blocks; see :meth:`drain`)."""
         if self.transport is not None and not self.lost:
             self.transport.write(data)
+
+    @property
+    def writing_paused(self) -> bool:
+        """Whether the outgoing buffer is above its high-water mark (see :meth:`drain`)."""
+        return self._write_paused
 
     async def drain(self) -> None:
         """Wait until the socket's outgoing buffer is below its high-water mark."""

@@ -11,7 +11,8 @@ class Limits(Persistent):
     """What one client may cost the server: sizes, counts and how long it may dawdle.
 
     Sizes are bytes and times are seconds. Every limit answers with the status HTTP defines
-    for it (413, 414, 431, 408) or, for a client that stops reading, a closed connection.
+    for it (413, 414, 431, 408) or, for a client that stops reading, a closed connection;
+    a WebSocket message past ``ws_max_message`` closes its connection with code 1009.
     """
 
     __module__ = "appcore_web"  # persisted under its public name
@@ -30,6 +31,7 @@ class Limits(Persistent):
         "request_timeout": 10.0,  # whole request (head and body) must arrive within this
         "send_timeout": 30.0,  # a client that reads nothing for this long is dropped
         "shutdown_timeout": 5.0,  # how long a stop waits for responses in flight
+        "ws_max_message": 1 << 20,  # WebSocket message bytes (close code 1009 beyond)
     }
 
     max_body: int
@@ -42,6 +44,8 @@ class Limits(Persistent):
     request_timeout: float
     send_timeout: float
     shutdown_timeout: float
+    # Files from before WebSocket support hold no value: they get this default.
+    ws_max_message: int = 1 << 20
 
     def __init__(self, **values: Any) -> None:
         unknown = set(values) - set(self.DEFAULTS)

@@ -68,6 +68,19 @@ OPTIONS = Options(
         help="Serve symbolic links that point outside the root folder.",
     ),
     Option(
+        "allow_hidden",
+        bool,
+        default=False,
+        help="Serve and list names beginning with a dot (.git, .env).",
+    ),
+    Option(
+        "precompressed",
+        bool,
+        default=True,
+        help="Serve FILE.br or FILE.gz instead of FILE to clients that accept it"
+        " (when not older than FILE).",
+    ),
+    Option(
         "logfile", str, help="Access log file (combined log format).", short="l", metavar="FILE"
     ),
     Option(
@@ -89,6 +102,14 @@ OPTIONS = Options(
         int,
         default=10000,
         help="Open connections per process (503 beyond).",
+        at_least=1,
+    ),
+    Option(
+        "ws_max_message",
+        int,
+        default=1 << 20,
+        help="Largest WebSocket message in bytes (ASGI); a bigger one closes the"
+        " connection with code 1009.",
         at_least=1,
     ),
     Option(

@@ -45,6 +45,8 @@ class SiteRuntime:
         self.stopping = False
         #: True in a worker process of a ``workers > 1`` service (WSGI's wsgi.multiprocess).
         self.multiprocess = False
+        #: Whether WebSocket handshakes are handed to the responder (ASGI applications).
+        self.websockets = site.asgi is not None
         self.access_log = AccessLog(site.access_log, self.clock) if site.access_log else None
         self.responder: Responder = site.make_responder(self)
         self.respond: Callable[[HTTPConnection, Request], Awaitable[None] | None] = (
@@ -67,6 +69,8 @@ class SiteRuntime:
         for conn in list(self.connections):
             if conn.idle():
                 conn.abort()
+            elif conn.upgraded is not None:
+                conn.upgraded.going_away()
         deadline = self.loop.time() + self.limits.shutdown_timeout
         while any(not c.idle() for c in self.connections) and self.loop.time() < deadline:
             await asyncio.sleep(0.02)

@@ -37,14 +37,18 @@ class Site(Factory):
     """A web site's configuration; builds one HTTP protocol object per connection.
 
     Exactly one of ``root`` (a folder of static files), ``wsgi`` or ``asgi`` (an
-    application named ``"module:attribute"``) says what is served. Everything here is
-    persisted; what runs (caches, the open log file, the thread pool, the imported
-    application) lives in a :class:`SiteRuntime` built on first use after every load.
+    application named ``"module:attribute"``) says what is served. For a folder, names
+    beginning with a dot are neither served nor listed unless ``allow_hidden``, and
+    ``precompressed`` serves ``name.br`` / ``name.gz`` to clients that accept them.
+    Everything here is persisted; what runs (caches, the open log file, the thread pool,
+    the imported application) lives in a :class:`SiteRuntime` built on first use after
+    every load.
     """
 
     __module__ = "appcore_web"  # persisted under its public name
 
-    persistence_version: ClassVar[int] = 1
+    #: 2: ``allow_hidden`` and ``precompressed`` (files of version 1 get the defaults).
+    persistence_version: ClassVar[int] = 2
     _transient: ClassVar[tuple[str, ...]] = ("_runtime",)
     _runtime: SiteRuntime | None = None
 
@@ -55,6 +59,8 @@ class Site(Factory):
         index_names: Sequence[str] = DEFAULT_INDEX,
         listing: bool = True,
         follow_symlinks: bool = False,
+        allow_hidden: bool = False,
+        precompressed: bool = True,
         wsgi: str | None = None,
         asgi: str | None = None,
         threads: int = 10,
@@ -80,6 +86,8 @@ class Site(Factory):
         self.index_names = tuple(index_names)
         self.listing = listing
         self.follow_symlinks = follow_symlinks
+        self.allow_hidden = allow_hidden
+        self.precompressed = precompressed
         self.wsgi = check_app_spec(wsgi) if wsgi else None
         self.asgi = check_app_spec(asgi) if asgi else None
         self.threads = threads
@@ -88,6 +96,11 @@ class Site(Factory):
 
     def _validate(self) -> None:
         check_number(self, "threads", integer=True, at_least=1)
+
+    def upgrade_to_2(self) -> None:
+        """Files from before hidden names were refused: refuse them; serve siblings."""
+        self.__dict__.setdefault("allow_hidden", False)
+        self.__dict__.setdefault("precompressed", True)
 
     def __repr__(self) -> str:
         if self.root is not None:
@@ -129,6 +142,8 @@ class Site(Factory):
             index_names=self.index_names,
             listing=self.listing,
             follow_symlinks=self.follow_symlinks,
+            allow_hidden=self.allow_hidden,
+            precompressed=self.precompressed,
             clock=runtime.clock,
         )
 

@@ -1,7 +1,8 @@
 """Static files: safe path resolution, a validated cache, conditional and range responses.
 
 A request path is resolved once to a real file under the root (``..``, NUL and backslashes
-refused; symlinks leading out of the root refused unless allowed) and the result is cached
+refused; symlinks leading out of the root, and names beginning with a dot, refused unless
+allowed; precompressed siblings found, see ``_entries``) and the result is cached
 under the raw path. Each hit re-validates the entry with one ``stat``: size, mtime and inode
 must be unchanged, and every few seconds the whole resolution is redone. Small files keep
 their bytes and their pre-encoded headers, so answering is one ``write`` of joined bytes; big
@@ -10,73 +11,35 @@ files go out with ``sendfile``.
 
 from __future__ import annotations
 
-import mimetypes
 import os
 import stat
 import time
 from collections.abc import Awaitable
-from email.utils import formatdate
 from typing import TYPE_CHECKING
 from urllib.parse import quote_from_bytes, unquote_to_bytes
 
-from appcore_web._conditional import if_range_holds, not_modified, parse_ranges
-from appcore_web._listing import render_listing
+from appcore_web._conditional import (
+    if_range_holds,
+    not_modified,
+    parse_ranges,
+    precondition_failed,
+)
+from appcore_web._entries import CODINGS, FileEntry, choose
+from appcore_web._listing import answer_listing
+from appcore_web._ranges import BOUNDARY, join_ranges, part_head, send_ranges
 from appcore_web._response import STATUS_LINES, connection_header
 
 if TYPE_CHECKING:
     from appcore_web._http import HTTPConnection, Request
     from appcore_web._response import Clock
-    from appcore_web._sendfile import Pieces
 
 _OK = STATUS_LINES[200]
 _PARTIAL = STATUS_LINES[206]
 _NOT_MODIFIED = STATUS_LINES[304]
 _ALLOW = b"Allow: GET, HEAD, OPTIONS\r\n"
-_RECHECK_SECONDS = 2.0
-_BOUNDARY = os.urandom(12).hex().encode("ascii")
-
-
-class FileEntry:
-    """What is known about one resolved file."""
-
-    __slots__ = (
-        "body",
-        "content_type",
-        "etag",
-        "expires",
-        "head",
-        "ino",
-        "last_modified",
-        "mtime",
-        "mtime_ns",
-        "path",
-        "size",
-        "validators",
-    )
-
-    def __init__(self, path: bytes, st: os.stat_result, body: bytes | None, now: float) -> None:
-        self.path = path
-        self.size = st.st_size
-        self.mtime_ns = st.st_mtime_ns
-        self.mtime = int(st.st_mtime)
-        self.ino = st.st_ino
-        self.body = body
-        self.expires = now + _RECHECK_SECONDS
-        self.etag = b'"%x-%x-%x"' % (self.mtime_ns, self.size, self.ino)
-        self.last_modified = formatdate(self.mtime, usegmt=True).encode("ascii")
-        guessed, encoding = mimetypes.guess_type(os.fsdecode(path), strict=False)
-        if encoding is not None:  # a .gz file is sent as what it is, not what it unpacks to
-            guessed = "application/octet-stream"
-        ctype = guessed or "application/octet-stream"
-        if ctype.startswith("text/") or ctype in ("application/javascript", "application/json"):
-            ctype += "; charset=utf-8"
-        self.content_type = ctype.encode("ascii")
-        self.validators = b"ETag: %s\r\nLast-Modified: %s\r\n" % (self.etag, self.last_modified)
-        self.head = b"Content-Type: %s\r\nContent-Length: %d\r\nAccept-Ranges: bytes\r\n%s" % (
-            self.content_type,
-            self.size,
-            self.validators,
-        )
+# The methods of RFC 9110 and 5789 that a folder of files does not allow (405); any other
+# method is one this server does not implement at all (501).
+_OTHER_STANDARD_METHODS = frozenset((b"POST", b"PUT", b"DELETE", b"PATCH", b"TRACE", b"CONNECT"))
 
 
 class StaticFiles:
@@ -90,6 +53,8 @@ class StaticFiles:
         listing: bool,
         follow_symlinks: bool,
         clock: Clock,
+        allow_hidden: bool = False,
+        precompressed: bool = True,
         cache_file_bytes: int = 256 * 1024,
         cache_total_bytes: int = 64 * 1024 * 1024,
         cache_entries: int = 4096,
@@ -99,6 +64,8 @@ class StaticFiles:
         self.index_names = tuple(os.fsencode(n) for n in index_names)
         self.listing = listing
         self.follow_symlinks = follow_symlinks
+        self.allow_hidden = allow_hidden
+        self.precompressed = precompressed
         self._clock = clock
         self._cache: dict[bytes, FileEntry] = {}
         self._cached_bytes = 0
@@ -129,8 +96,10 @@ class StaticFiles:
                     + connection_header(req.keep_alive, req.http10)
                     + b"\r\n"
                 )
-            else:
+            elif method in _OTHER_STANDARD_METHODS:
                 conn.write_error(405, keep_alive=req.keep_alive, http10=req.http10, extra=_ALLOW)
+            else:  # a method the parser knows (WebDAV's, say) and files have no use for
+                conn.write_error(501, keep_alive=req.keep_alive, http10=req.http10)
             return None
         url = req.url
         query_at = url.find(b"?")
@@ -147,6 +116,8 @@ class StaticFiles:
                 self._redirect_or_list(conn, req, found)
                 return None
             entry = found
+        if entry.variants:
+            entry = choose(entry, req.header(b"accept-encoding"))
         if req.conditional:
             return self._conditional(conn, req, entry)
         conn.status = 200
@@ -167,28 +138,35 @@ class StaticFiles:
             conn.sent = entry.size
             conn.write(head + body)
             return None
-        return _send_ranges(conn, entry, head, [(0, entry.size - 1)], None)
+        return send_ranges(conn, entry, head, [(0, entry.size - 1)], None)
 
     def _conditional(
         self, conn: HTTPConnection, req: Request, entry: FileEntry
     ) -> Awaitable[None] | None:
-        inm = ims = if_range = range_header = None
+        inm = ims = if_match = ius = if_range = range_header = None
         for name, value in req.headers:
             if name == b"if-none-match":
-                inm = value
+                inm = value if inm is None else inm + b", " + value
             elif name == b"if-modified-since":
                 ims = value
+            elif name == b"if-match":
+                if_match = value if if_match is None else if_match + b", " + value
+            elif name == b"if-unmodified-since":
+                ius = value
             elif name == b"if-range":
                 if_range = value
             elif name == b"range":
                 range_header = value
+        head_only = req.method == b"HEAD"
+        if precondition_failed(if_match, ius, entry.etag, entry.mtime):
+            conn.write_error(412, keep_alive=req.keep_alive, http10=req.http10, head_only=head_only)
+            return None
         tail = connection_header(req.keep_alive, req.http10) + b"\r\n"
         date = self._clock.server_date()
         if not_modified(inm, ims, entry.etag, entry.mtime):
             conn.status = 304
             conn.write(_NOT_MODIFIED + date + entry.validators + tail)
             return None
-        head_only = req.method == b"HEAD"
         ranges = None
         if range_header is not None and if_range_holds(if_range, entry.etag, entry.last_modified):
             ranges = parse_ranges(range_header, entry.size)
@@ -221,8 +199,8 @@ class StaticFiles:
             )
             conn.status = 206
         else:
-            status, boundary = _PARTIAL, _BOUNDARY
-            length = sum(len(_part_head(entry, r)) + r[1] - r[0] + 3 for r in ranges)
+            status, boundary = _PARTIAL, BOUNDARY
+            length = sum(len(part_head(entry, r)) + r[1] - r[0] + 3 for r in ranges)
             length += len(boundary) + 6
             extra = (
                 b"Content-Type: multipart/byteranges; boundary=%s\r\nContent-Length: %d\r\n%s"
@@ -238,10 +216,10 @@ class StaticFiles:
             conn.write(head)
             return None
         if entry.body is not None:
-            conn.write(head + _join_ranges(entry, entry.body, ranges, boundary))
+            conn.write(head + join_ranges(entry, entry.body, ranges, boundary))
             conn.sent = sum(last - first + 1 for first, last in ranges)
             return None
-        return _send_ranges(conn, entry, head, ranges, boundary)
+        return send_ranges(conn, entry, head, ranges, boundary)
 
     def _redirect_or_list(
         self, conn: HTTPConnection, req: Request, found: tuple[str, bytes]
@@ -259,41 +237,21 @@ class StaticFiles:
             )
             return
         url_path = os.fsdecode(unquote_to_bytes(req.url.partition(b"?")[0]))
-        try:
-            body = render_listing(value, url_path)
-        except OSError:
-            conn.write_error(404, keep_alive=req.keep_alive, http10=req.http10)
-            return
-        conn.status = 200
-        head = b"".join(
-            (
-                _OK,
-                self._clock.server_date(),
-                b"Content-Type: text/html; charset=utf-8\r\nContent-Length: %d\r\n" % len(body),
-                b"Cache-Control: no-cache\r\n",
-                connection_header(req.keep_alive, req.http10),
-                b"\r\n",
-            )
-        )
-        if req.method == b"HEAD":
-            conn.write(head)
-        else:
-            conn.sent = len(body)
-            conn.write(head + body)
+        answer_listing(conn, req, value, url_path, self._listable, self._clock)
+
+    def _listable(self, item: os.DirEntry[bytes]) -> bool:
+        """Whether a listing shows ``item``: not hidden, and servable if it is a link."""
+        if item.name.startswith(b".") and not self.allow_hidden:
+            return False
+        return not item.is_symlink() or self._inside(item.path) is not None
 
     # -- resolution and the cache
 
     def _still_valid(self, raw_path: bytes, entry: FileEntry) -> FileEntry | None:
-        try:
-            st = os.stat(entry.path)
-        except OSError:
-            st = None
         if (
-            st is None
-            or st.st_mtime_ns != entry.mtime_ns
-            or st.st_size != entry.size
-            or st.st_ino != entry.ino
-            or time.monotonic() > entry.expires
+            time.monotonic() > entry.expires
+            or not entry.unchanged(_stat(entry.path))
+            or any(not v.unchanged(_stat(v.path)) for _, v in entry.variants)
         ):
             self._forget(raw_path)
             return None
@@ -301,8 +259,8 @@ class StaticFiles:
 
     def _forget(self, raw_path: bytes) -> None:
         entry = self._cache.pop(raw_path, None)
-        if entry is not None and entry.body is not None:
-            self._cached_bytes -= entry.size
+        if entry is not None:
+            self._cached_bytes -= entry.cost()
 
     def _resolve(self, raw_path: bytes) -> FileEntry | tuple[str, bytes] | int:
         """A file entry, ``("redirect", location)``, ``("list", folder)`` or an error status."""
@@ -320,6 +278,8 @@ class StaticFiles:
                 continue
             if segment == b"..":
                 return 400
+            if segment[:1] == b"." and not self.allow_hidden:
+                return 404  # .git, .env, .htpasswd: hidden unless allowed
             parts.append(segment)
         target = self._inside(os.path.join(self.root, *parts))
         if target is None:
@@ -350,72 +310,87 @@ class StaticFiles:
     def _inside(self, candidate: bytes) -> bytes | None:
         """The real path of ``candidate`` if serving it is allowed, else None."""
         real = os.path.realpath(candidate)
-        if self.follow_symlinks or real == self.root or real.startswith(self._root_slash):
+        if real.startswith(self._root_slash):
+            # A link inside the root may still lead to a hidden name (docs -> .git).
+            if not self.allow_hidden and b"/." in real[len(self._root_slash) - 1 :]:
+                return None
+            return real
+        if self.follow_symlinks or real == self.root:
             return real
         return None
 
     def _remember(self, raw_path: bytes, path: bytes, st: os.stat_result) -> FileEntry | int:
-        body = None
-        if st.st_size <= self._file_limit:
+        try:
+            body = self._small_body(path, st)
+        except OSError:
+            return 404
+        now = time.monotonic()
+        siblings = self._siblings(path, st) if self.precompressed else []
+        entry = FileEntry(path, st, body, now, vary=bool(siblings))
+        variants: list[tuple[bytes, FileEntry]] = []
+        for coding, sibling, sibling_st in siblings:
             try:
-                with open(path, "rb") as f:
-                    body = f.read(st.st_size + 1)
+                sibling_body = self._small_body(sibling, sibling_st)
             except OSError:
-                return 404
-            if len(body) != st.st_size:  # changing under us: serve it uncached, by sendfile
-                body = None
-        entry = FileEntry(path, st, body, time.monotonic())
-        if body is not None:
+                continue
+            variant = FileEntry(
+                sibling,
+                sibling_st,
+                sibling_body,
+                now,
+                content_type=entry.content_type,
+                coding=coding,
+                vary=True,
+            )
+            variants.append((coding, variant))
+        entry.variants = tuple(variants)
+        cost = entry.cost()
+        if cost:
             while self._cache and (
-                self._cached_bytes + entry.size > self._total_limit
+                self._cached_bytes + cost > self._total_limit
                 or len(self._cache) >= self._entry_limit
             ):
                 self._forget(next(iter(self._cache)))
-            if self._cached_bytes + entry.size <= self._total_limit:
+            if self._cached_bytes + cost <= self._total_limit:
                 self._cache[raw_path] = entry
-                self._cached_bytes += entry.size
+                self._cached_bytes += cost
         elif len(self._cache) < self._entry_limit:
             self._cache[raw_path] = entry
         return entry
 
+    def _small_body(self, path: bytes, st: os.stat_result) -> bytes | None:
+        """The bytes of a file small enough to keep in memory, else None."""
+        if st.st_size > self._file_limit:
+            return None
+        with open(path, "rb") as f:
+            body = f.read(st.st_size + 1)
+        # Changing under us: serve it uncached, by sendfile.
+        return body if len(body) == st.st_size else None
 
-def _part_head(entry: FileEntry, rng: tuple[int, int]) -> bytes:
-    return b"--%s\r\nContent-Type: %s\r\nContent-Range: bytes %d-%d/%d\r\n\r\n" % (
-        _BOUNDARY,
-        entry.content_type,
-        rng[0],
-        rng[1],
-        entry.size,
-    )
+    def _siblings(
+        self, path: bytes, st: os.stat_result
+    ) -> list[tuple[bytes, bytes, os.stat_result]]:
+        """Precompressed siblings of ``path`` as (coding, real path, stat), best first.
+
+        A sibling older than the file is stale (the file was edited since it was
+        compressed) and is not used.
+        """
+        found = []
+        for coding, suffix in CODINGS:
+            sibling = self._inside(path + suffix)
+            sibling_st = _stat(sibling) if sibling is not None else None
+            if (
+                sibling is not None
+                and sibling_st is not None
+                and stat.S_ISREG(sibling_st.st_mode)
+                and sibling_st.st_mtime_ns >= st.st_mtime_ns
+            ):
+                found.append((coding, sibling, sibling_st))
+        return found
 
 
-def _join_ranges(
-    entry: FileEntry, body: bytes, ranges: list[tuple[int, int]], boundary: bytes | None
-) -> bytes:
-    if boundary is None:
-        first, last = ranges[0]
-        return body[first : last + 1]
-    pieces: list[bytes] = []
-    for first, last in ranges:
-        pieces += (_part_head(entry, (first, last)), body[first : last + 1], b"\r\n")
-    pieces.append(b"--%s--\r\n" % boundary)
-    return b"".join(pieces)
-
-
-def _send_ranges(
-    conn: HTTPConnection,
-    entry: FileEntry,
-    head: bytes,
-    ranges: list[tuple[int, int]],
-    boundary: bytes | None,
-) -> Awaitable[None] | None:
-    if boundary is None:
-        first, last = ranges[0]
-        return conn.send_file(entry.path, [(head, first, last - first + 1)])
-    pieces: Pieces = []
-    before = head
-    for first, last in ranges:
-        pieces.append((before + _part_head(entry, (first, last)), first, last - first + 1))
-        before = b"\r\n"
-    pieces.append((b"\r\n--%s--\r\n" % boundary, 0, 0))
-    return conn.send_file(entry.path, pieces)
+def _stat(path: bytes) -> os.stat_result | None:
+    try:
+        return os.stat(path)
+    except (OSError, ValueError):
+        return None

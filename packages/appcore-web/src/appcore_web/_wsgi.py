@@ -1,15 +1,17 @@
 """Hosting a WSGI application (PEP 3333) in a thread pool.
 
-The application runs in a worker thread. Its output is collected there; a small response
-comes back to the event loop in one piece and goes out with a ``Content-Length``. Once the
-output passes a threshold (or the application uses the ``write`` callable's streaming),
-pieces are handed to the loop as they come, chunked, and the thread waits for the socket to
-drain: a slow client holds back the application instead of filling memory.
+The application runs in a worker thread. A list or tuple result comes back to the event
+loop in one piece and goes out with a ``Content-Length``; any other iterable, and the
+``write`` callable, stream: each block is handed to the loop as soon as it is produced
+(chunked unless the application declared a length), and while the client does not keep up
+the thread waits for the socket to drain, so a slow client holds back the application
+instead of filling memory.
 """
 
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import io
 import logging
 from collections.abc import Callable, Iterable
@@ -18,7 +20,7 @@ from types import TracebackType
 from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote_to_bytes
 
-from appcore_web._apps import LAST_CHUNK, chunk, load_app, response_head
+from appcore_web._apps import ResponseBody, load_app
 from appcore_web._http import ResponseFailed
 
 if TYPE_CHECKING:
@@ -27,7 +29,8 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger("appcore.web.wsgi")
 
-_STREAM_AT = 64 * 1024
+_CHECK_EVERY = 256 * 1024
+_WAIT_SLICE = 1.0  # seconds between checks that the loop still runs, waiting for a drain
 ExcInfo = tuple[type[BaseException], BaseException, TracebackType | None]
 
 
@@ -98,28 +101,28 @@ def build_environ(conn: HTTPConnection, req: Request) -> dict[str, Any]:
 
 
 class _Exchange:
-    """One request's trip through the application, on a worker thread."""
+    """One request's trip through the application, on a worker thread.
 
-    def __init__(
-        self, conn: HTTPConnection, req: Request, clock: Clock, loop: asyncio.AbstractEventLoop
-    ) -> None:
+    PEP 3333 forbids holding a block back: each block the application yields (or passes to
+    ``write``) goes to the socket before the next is asked for, chunked unless the
+    application declared a ``Content-Length``. Only a list or tuple, whose blocks all exist
+    already, is sent as one piece with a ``Content-Length``.
+    """
+
+    def __init__(self, conn: HTTPConnection, req: Request, clock: Clock, spec: str) -> None:
         self.conn = conn
-        self.req = req
         self.clock = clock
-        self.loop = loop
+        self.loop = conn.loop
         self.status: bytes | None = None
         self.headers: list[tuple[bytes, bytes]] = []
-        self.pending: list[bytes] = []
-        self.pending_size = 0
-        self.head_sent = False
-        self.chunked = False
-        self.with_body = True
+        self.body = ResponseBody(conn, req, spec)
+        self.unchecked = 0  # bytes handed to the loop since the last look at its buffer
 
     def start_response(
         self, status: str, headers: list[tuple[str, str]], exc_info: ExcInfo | None = None
     ) -> Callable[[bytes], None]:
         if exc_info is not None:
-            if self.head_sent:
+            if self.body.head_sent:
                 raise exc_info[1].with_traceback(exc_info[2])
         elif self.status is not None:
             raise RuntimeError("start_response called twice without exc_info")
@@ -128,60 +131,72 @@ class _Exchange:
         return self.write
 
     def write(self, data: bytes) -> None:
+        """PEP 3333's ``write`` callable: the block is on its way when this returns."""
         if self.status is None:
             raise RuntimeError("write() before start_response()")
-        if not data:
-            return
-        self.pending.append(data)
-        self.pending_size += len(data)
-        if self.pending_size >= _STREAM_AT:
-            self._flush(final=False)
+        if data:
+            self._send(self._frame(data))
 
-    def run(self, app: Callable[..., Iterable[bytes]], environ: dict[str, Any]) -> bytes:
+    def run(self, app: Callable[..., Iterable[bytes]], environ: dict[str, Any]) -> list[bytes]:
         """Call the application; returns the rest of the response for the loop to write."""
         result = app(environ, self.start_response)
         try:
+            if isinstance(result, list | tuple) and not self.body.head_sent:
+                return self._whole(result)
             for data in result:
-                self.write(data)
+                if data:
+                    self._send(self._frame(data))
+                    if self.body.overrun:
+                        break  # nothing more can be sent: stop asking for blocks
         finally:
             close = getattr(result, "close", None)
             if close is not None:
                 close()
         if self.status is None:
             raise RuntimeError("the application returned without calling start_response()")
-        return self._frame(final=True)
+        out = [] if self.body.head_sent else [self._head(0)]
+        out.append(self.body.end())
+        return out
 
-    def _frame(self, *, final: bool) -> bytes:
-        body = b"".join(self.pending)
-        self.pending.clear()
-        self.pending_size = 0
-        out: list[bytes] = []
-        if not self.head_sent:
-            assert self.status is not None
-            length = len(body) if final else None
-            head, self.chunked, self.with_body = response_head(
-                self.conn, self.req, self.status, self.headers, length, self.clock
-            )
-            self.head_sent = True
-            out.append(head)
-        if self.with_body:
-            if self.chunked:
-                if body:
-                    out.append(chunk(body))
-                if final:
-                    out.append(LAST_CHUNK)
-            else:
-                out.append(body)
-            self.conn.sent += len(body)
-        return b"".join(out)
+    def _whole(self, blocks: list[bytes] | tuple[bytes, ...]) -> list[bytes]:
+        if self.status is None:
+            raise RuntimeError("the application returned without calling start_response()")
+        out = [self._head(sum(len(b) for b in blocks))]
+        out += [self.body.piece(bytes(b)) for b in blocks if b]
+        out.append(self.body.end())
+        return out
 
-    def _flush(self, *, final: bool) -> None:
-        data = self._frame(final=final)
-        asyncio.run_coroutine_threadsafe(self._send(data), self.loop).result()
+    def _head(self, length: int | None) -> bytes:
+        assert self.status is not None
+        return self.body.head(self.status, self.headers, length, self.clock)
 
-    async def _send(self, data: bytes) -> None:
-        self.conn.write(data)
-        await self.conn.drain()
+    def _frame(self, data: bytes) -> bytes:
+        head = b"" if self.body.head_sent else self._head(None)
+        return head + self.body.piece(bytes(data))
+
+    def _send(self, data: bytes) -> None:
+        """Hand ``data`` to the loop now; wait (bounded) while the client is not reading."""
+        conn = self.conn
+        if conn.lost:
+            raise ConnectionResetError("client went away")
+        if data:
+            self.loop.call_soon_threadsafe(conn.write, data)
+            self.unchecked += len(data)
+        # The loop runs the writes in order; a drain queued behind them sees the buffer as
+        # they leave it. Asked every _CHECK_EVERY bytes, it bounds what the loop may hold.
+        if conn.writing_paused or self.unchecked >= _CHECK_EVERY:
+            self.unchecked = 0
+            future = asyncio.run_coroutine_threadsafe(conn.drain(), self.loop)
+            while True:
+                try:
+                    future.result(_WAIT_SLICE)
+                    return
+                except concurrent.futures.TimeoutError:
+                    # A loop that stopped will never answer: give up rather than hang
+                    # the thread (and with it the interpreter's exit).
+                    if not self.loop.is_running():
+                        future.cancel()
+                        raise ConnectionAbortedError("the server stopped") from None
 
 
 class WSGIResponder:
@@ -216,13 +231,16 @@ class WSGIResponder:
     async def _call(self, conn: HTTPConnection, req: Request) -> None:
         app = self._ensure_started()
         loop = conn.loop
-        exchange = _Exchange(conn, req, self.clock, loop)
+        exchange = _Exchange(conn, req, self.clock, self.spec)
         environ = build_environ(conn, req)
         try:
             rest = await loop.run_in_executor(self._pool, exchange.run, app, environ)
+        except ConnectionError:
+            raise  # the client went away: nothing to report
         except Exception:
-            if not exchange.head_sent:
+            if not exchange.body.head_sent:
                 conn.status = 0  # nothing was written: the connection answers 500
             logger.exception("WSGI application %s failed", self.spec)
             raise ResponseFailed from None
-        conn.write(rest)
+        for data in rest:
+            conn.write(data)

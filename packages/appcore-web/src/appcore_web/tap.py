@@ -28,6 +28,7 @@ def make_service(options: Mapping[str, Any]) -> WebService:
         idle_timeout=options.get("idle_timeout"),
         request_timeout=options.get("request_timeout"),
         send_timeout=options.get("send_timeout"),
+        ws_max_message=options.get("ws_max_message"),
     )
     index = options.get("index") or "index.html,index.htm"
     site = Site(
@@ -35,6 +36,8 @@ def make_service(options: Mapping[str, Any]) -> WebService:
         index_names=[name.strip() for name in str(index).split(",")],
         listing=bool(options.get("listing", True)),
         follow_symlinks=bool(options.get("follow_symlinks", False)),
+        allow_hidden=bool(options.get("allow_hidden", False)),
+        precompressed=bool(options.get("precompressed", True)),
         wsgi=options.get("wsgi"),
         asgi=options.get("asgi"),
         threads=int(options.get("threads") or 10),
