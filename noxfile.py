@@ -475,18 +475,18 @@ def bench(session: nox.Session) -> None:
         session.run("python", str(scripts / "report.py"), str(out))
 
 
-# Outside conformance suites, by server type: the suite, our controller for it (a module in
-# tests-conformance/, never shipped) and the pytest arguments that pick the tests that apply.
+# Outside conformance suites, by server type: the suite, what to install beside it, our
+# controller for it (a module in tests-conformance/, never shipped) and the tests that apply.
 CONFORMANCE = {
     "irc": {
         "suite": "irctest (https://github.com/progval/irctest)",
         "packages": ("appcore-irc", "mktap", "twistd"),
-        "args": (
-            "--controller", "appcore_irc_controller",
-            # RFC 1459 and RFC 2812 only: no services, no IRCv3, nothing one server's own
-            # and nothing irctest itself calls deprecated or a strict reading.
-            "-m", "(RFC1459 or RFC2812) and not services and not IRCv3 and not Ergo"
-                  " and not Sable and not deprecated and not strict",
+        "controller": "appcore_irc_controller",
+        # RFC 1459 and RFC 2812 only: no services, no IRCv3, nothing one server's own, and
+        # nothing irctest itself calls deprecated or a strict reading.
+        "select": (
+            "(RFC1459 or RFC2812) and not services and not IRCv3 and not Ergo and not Sable"
+            " and not deprecated and not strict"
         ),
     },
 }
@@ -514,6 +514,7 @@ def conformance(session: nox.Session, server: str) -> None:
     install_local(session, *spec["packages"])
     session.chdir(suite)
     session.run(
-        "python", "-m", "pytest", "-p", "no:cacheprovider", *spec["args"], "-rfEs",
+        "python", "-m", "pytest", "-p", "no:cacheprovider", "--controller", spec["controller"],
+        "-m", spec["select"], "-rfEs",
         *(args or ["-q"]), env={"PYTHONPATH": str(ROOT / "tests-conformance")},
     )  # fmt: skip

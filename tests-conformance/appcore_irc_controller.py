@@ -18,6 +18,7 @@ This file is never shipped: it lives outside every package, and only the on-requ
 from __future__ import annotations
 
 import shutil
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -27,12 +28,13 @@ from irctest.runner import NotImplementedByController
 from appcore import password_line
 
 SERVER_NAME = "My.Little.Server"
+SERVER_DESCRIPTION = "test server"
 OPER_NAME, OPER_PASSWORD = "operuser", "operpassword"
 # The lowest scrypt cost a password file may hold: tests log in often.
 TEST_COST = 10
 
 
-class AppcoreIrcController(BaseServerController, DirectoryBasedController):  # type: ignore[misc]
+class AppcoreIrcController(BaseServerController, DirectoryBasedController):
     """Runs ``twistd -n irc`` in a fresh folder for each test."""
 
     software_name = "appcore-irc"
@@ -81,6 +83,8 @@ class AppcoreIrcController(BaseServerController, DirectoryBasedController):  # t
             f"tcp:{port}:interface={interface}",
             "--name",
             SERVER_NAME,
+            "--description",
+            SERVER_DESCRIPTION,  # LINKS' test expects what irctest's other configs say
             "--opers",
             opers,
             # irctest sends bursts of commands: no flood throttling gets in its way.
@@ -97,7 +101,10 @@ class AppcoreIrcController(BaseServerController, DirectoryBasedController):  # t
 
 
 def _program(name: str) -> str:
-    found = shutil.which(name)
+    """The console script installed beside this interpreter (the session's venv), else on
+    PATH: the tools under test are the ones installed with irctest."""
+    beside = Path(sys.executable).parent / name
+    found = str(beside) if beside.is_file() else shutil.which(name)
     if found is None:
         raise RuntimeError(f"{name} is not installed in this environment")
     return found
