@@ -10,6 +10,7 @@ at the top.
     scripts/nox -t debian13     # every session of one interpreter
     scripts/nox -s demo         # the Quick start's main job
     scripts/nox -s bench        # benchmarks against Twisted (not default)
+    scripts/nox -s "conformance(irc)" -- /path/to/irctest   # outside suites (not default)
 
 The interpreter dimension (``tests`` and ``integration``): the packages run on the target
 system's own python3, so the suite runs under each one this machine can provide.
@@ -475,3 +476,48 @@ def bench(session: nox.Session) -> None:
     if (scripts / "report.py").exists():
         session.install("matplotlib")
         session.run("python", str(scripts / "report.py"), str(out))
+
+
+# Outside conformance suites, by server type: the suite, what to install beside it, our
+# controller for it (a module in tests-conformance/, never shipped) and the tests that apply.
+CONFORMANCE = {
+    "irc": {
+        "suite": "irctest (https://github.com/progval/irctest)",
+        "packages": ("appcore-irc", "mktap", "twistd"),
+        "controller": "appcore_irc_controller",
+        # RFC 1459 and RFC 2812 only: no services, no IRCv3, nothing one server's own, and
+        # nothing irctest itself calls deprecated or a strict reading.
+        "select": (
+            "(RFC1459 or RFC2812) and not services and not IRCv3 and not Ergo and not Sable"
+            " and not deprecated and not strict"
+        ),
+    },
+}
+
+
+@nox.session(default=False)
+@nox.parametrize("server", list(CONFORMANCE), ids=list(CONFORMANCE))
+def conformance(session: nox.Session, server: str) -> None:
+    """An outside conformance suite against the installed server type (not in CI).
+
+    Give the suite's checkout as the first argument or in ``CONFORMANCE_SUITE``; the other
+    arguments go to pytest: ``scripts/nox -s "conformance(irc)" -- /tmp/irctest -k whois``.
+    """
+    spec = CONFORMANCE[server]
+    args = list(session.posargs)
+    checkout = args.pop(0) if args and not args[0].startswith("-") else None
+    checkout = checkout or os.environ.get("CONFORMANCE_SUITE")
+    if not checkout or not (Path(checkout) / "requirements.txt").is_file():
+        session.error(
+            f"conformance({server}) needs a checkout of {spec['suite']}: give its folder as "
+            f"the first argument after --, or set CONFORMANCE_SUITE (got {checkout!r})"
+        )
+    suite = Path(checkout).resolve()
+    session.install("-r", str(suite / "requirements.txt"))
+    install_local(session, *spec["packages"])
+    session.chdir(suite)
+    session.run(
+        "python", "-m", "pytest", "-p", "no:cacheprovider", "--controller", spec["controller"],
+        "-m", spec["select"], "-rfEs",
+        *(args or ["-q"]), env={"PYTHONPATH": str(ROOT / "tests-conformance")},
+    )  # fmt: skip

@@ -2,15 +2,11 @@
 
 from __future__ import annotations
 
-import asyncio
-import gc
-import re
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
-from irc.client_aio import AioConnection, AioReactor
 
 from appcore import (
     NoInputError,
@@ -28,198 +24,80 @@ pytestmark = pytest.mark.timeout(30)
 LOCAL = "tcp:0:interface=127.0.0.1"
 
 
-def run_server(
-    arun: Callable[..., Any],
-    scenario: Callable[[int], Awaitable[Any]],
-    **options: Any,
-) -> Any:
-    """Serve IRC on a free port, run ``scenario(port)``, stop; returns the scenario's result."""
-    service = irc.make_service({"listen": LOCAL, "name": "irc.test", **options})
-    assert isinstance(service, IRCServerService)
-
-    errors: list[dict[str, Any]] = []
-
-    async def main() -> Any:
-        asyncio.get_running_loop().set_exception_handler(lambda _, context: errors.append(context))
-        await start_application(service)
-        try:
-            assert service.port is not None
-            return await scenario(service.port)
-        finally:
-            await stop_application(service)
-
-    result = arun(main(), timeout=20)
-    gc.collect()  # an unretrieved task exception is reported when the task is collected
-    assert not errors, errors
-    return result
-
-
-class Raw:
-    """A bare socket client: send lines, wait for lines matching a pattern."""
-
-    def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        self.reader, self.writer = reader, writer
-        self.seen: list[str] = []
-
-    @classmethod
-    async def open(cls, port: int, nick: str | None = None) -> Raw:
-        reader, writer = await asyncio.open_connection("127.0.0.1", port)
-        client = cls(reader, writer)
-        if nick is not None:
-            await client.send(f"NICK {nick}", f"USER {nick} 0 * :{nick} the tester")
-            await client.expect(r" 376 | 422 ")
-        return client
-
-    async def send(self, *lines: str | bytes) -> None:
-        for line in lines:
-            data = line if isinstance(line, bytes) else line.encode() + b"\r\n"
-            self.writer.write(data)
-        await self.writer.drain()
-
-    async def expect(self, pattern: str, timeout: float = 5.0) -> str:
-        """The next line matching ``pattern`` (lines before it are kept in ``seen``)."""
-
-        async def read() -> str:
-            while True:
-                raw = await self.reader.readline()
-                if not raw:
-                    raise EOFError(f"closed while waiting for {pattern!r}; saw {self.seen[-5:]}")
-                line = raw.decode("utf-8", "replace").rstrip("\r\n")
-                self.seen.append(line)
-                if re.search(pattern, line):
-                    return line
-
-        try:
-            return await asyncio.wait_for(read(), timeout)
-        except TimeoutError:
-            raise AssertionError(f"no line matching {pattern!r}; last: {self.seen[-6:]}") from None
-
-    async def closed(self, timeout: float = 5.0) -> bool:
-        """Whether the server closes the connection (reading what is left until then)."""
-        try:
-            while await asyncio.wait_for(self.reader.readline(), timeout):
-                pass
-        except TimeoutError:
-            return False
-        except ConnectionError:
-            pass
-        return True
-
-    async def close(self) -> None:
-        self.writer.close()
-        try:
-            await self.writer.wait_closed()
-        except ConnectionError:
-            pass
-
-
-# --- with a real client library (jaraco's irc)
-
-
-class Recorder:
-    """Collects the events the irc library raises, per connection, and waits for them."""
-
-    def __init__(self) -> None:
-        self.events: list[tuple[AioConnection, Any]] = []
-        self.changed = asyncio.Event()
-
-    def __call__(self, connection: AioConnection, event: Any) -> None:
-        self.events.append((connection, event))
-        self.changed.set()
-
-    async def wait(self, connection: AioConnection, kind: str, test: Callable[[Any], bool] = bool):
-        async def find() -> Any:
-            while True:
-                for conn, event in self.events:
-                    if conn is connection and event.type == kind and test(event):
-                        self.events.remove((conn, event))
-                        return event
-                self.changed.clear()
-                await self.changed.wait()
-
-        return await asyncio.wait_for(find(), 5)
-
-
-def test_two_library_clients_chat_in_a_channel(arun: Callable[..., Any]) -> None:
+def test_two_library_clients_chat_in_a_channel(serve: Any, library: Any) -> None:
     async def scenario(port: int) -> None:
-        reactor = AioReactor(loop=asyncio.get_running_loop())
-        seen = Recorder()
-        reactor.add_global_handler("all_events", seen)
-        alice = reactor.server()
-        bob = reactor.server()
-        await alice.connect("127.0.0.1", port, "alice")
-        await bob.connect("127.0.0.1", port, "bob")
-        welcome = await seen.wait(alice, "welcome")
+        clients = library(port)
+        alice = await clients.connect("alice", welcome=False)
+        bob = await clients.connect("bob", welcome=False)
+        welcome = await clients.wait(alice, "welcome")
         assert "alice!" in welcome.arguments[0]
-        await seen.wait(bob, "welcome")
-        await seen.wait(alice, "nomotd")  # the MOTD (none here) arrives with registration
+        await clients.wait(bob, "welcome")
+        await clients.wait(alice, "nomotd")  # the MOTD (none here) arrives with registration
 
         alice.join("#lobby")
-        await seen.wait(alice, "join", lambda e: e.source.nick == "alice")
+        await clients.wait(alice, "join", lambda e: e.source.nick == "alice")
         bob.join("#lobby")
-        await seen.wait(alice, "join", lambda e: e.source.nick == "bob")
-        names = await seen.wait(bob, "namreply")
+        await clients.wait(alice, "join", lambda e: e.source.nick == "bob")
+        names = await clients.wait(bob, "namreply")
         assert names.arguments[1:] == ["#lobby", "@alice bob"]
 
         alice.privmsg("#lobby", "hello bob")
-        said = await seen.wait(bob, "pubmsg")
+        said = await clients.wait(bob, "pubmsg")
         assert said.source.nick == "alice"
         assert said.target == "#lobby"
         assert said.arguments == ["hello bob"]
         bob.privmsg("alice", "hi alice, privately")
-        private = await seen.wait(alice, "privmsg")
+        private = await clients.wait(alice, "privmsg")
         assert private.source.nick == "bob"
         assert private.arguments == ["hi alice, privately"]
         bob.notice("#lobby", "a notice")
-        assert (await seen.wait(alice, "pubnotice")).arguments == ["a notice"]
+        assert (await clients.wait(alice, "pubnotice")).arguments == ["a notice"]
 
         alice.topic("#lobby", "Plans for today")
-        changed = await seen.wait(bob, "topic")
+        changed = await clients.wait(bob, "topic")
         assert changed.arguments == ["Plans for today"]
         bob.topic("#lobby")
-        assert (await seen.wait(bob, "currenttopic")).arguments == ["#lobby", "Plans for today"]
+        assert (await clients.wait(bob, "currenttopic")).arguments == ["#lobby", "Plans for today"]
         # Channels start +nt: bob is no operator, so he cannot change the topic.
         bob.topic("#lobby", "mine now")
-        assert (await seen.wait(bob, "chanoprivsneeded")).arguments[0] == "#lobby"
+        assert (await clients.wait(bob, "chanoprivsneeded")).arguments[0] == "#lobby"
 
         bob.who("#lobby")
-        rows = [await seen.wait(bob, "whoreply") for _ in range(2)]
+        rows = [await clients.wait(bob, "whoreply") for _ in range(2)]
         assert sorted(r.arguments[4] for r in rows) == ["alice", "bob"]
-        await seen.wait(bob, "endofwho")
+        await clients.wait(bob, "endofwho")
 
         alice.mode("#lobby", "+o bob")
-        opped = await seen.wait(bob, "mode")
+        opped = await clients.wait(bob, "mode")
         assert opped.arguments == ["+o", "bob"]
         bob.names(["#lobby"])
-        assert (await seen.wait(bob, "namreply")).arguments[2] in ("@alice @bob", "@bob @alice")
+        assert (await clients.wait(bob, "namreply")).arguments[2] in ("@alice @bob", "@bob @alice")
 
         # A third client may not take a nickname in use.
-        carol = reactor.server()
-        await carol.connect("127.0.0.1", port, "alice")
-        assert (await seen.wait(carol, "nicknameinuse")).arguments[0] == "alice"
+        carol = await clients.connect("alice", welcome=False)
+        assert (await clients.wait(carol, "nicknameinuse")).arguments[0] == "alice"
         carol.nick("carol")
-        await seen.wait(carol, "welcome")
+        await clients.wait(carol, "welcome")
 
         bob.part("#lobby", "bye")
-        parted = await seen.wait(alice, "part")
+        parted = await clients.wait(alice, "part")
         assert parted.source.nick == "bob"
         alice.quit("done")
-        await seen.wait(alice, "disconnect")
-        for connection in (bob, carol):
-            connection.disconnect("end")
+        await clients.wait(alice, "disconnect")
+        clients.close()
 
-    run_server(arun, scenario)
+    serve(scenario)
 
 
 # --- raw sockets: numerics, errors, modes, floods, junk
 
 
-def test_registration_numerics_and_motd(arun: Callable[..., Any], tmp_path: Path) -> None:
+def test_registration_numerics_and_motd(serve: Any, raw: Any, tmp_path: Path) -> None:
     motd = tmp_path / "motd.txt"
     motd.write_text("Welcome to the test network.\nBe nice.\n", encoding="utf-8")
 
     async def scenario(port: int) -> list[str]:
-        client = await Raw.open(port)
+        client = await raw.open(port)
         await client.send("PING early")  # allowed before registration
         await client.expect(r"PONG irc\.test :early")
         await client.send("JOIN #x")
@@ -233,11 +111,11 @@ def test_registration_numerics_and_motd(arun: Callable[..., Any], tmp_path: Path
         await client.close()
         return client.seen
 
-    seen = run_server(arun, scenario, motd=str(motd))
+    seen = serve(scenario, motd=str(motd))
     codes = [line.split()[1] for line in seen if line.startswith(":irc.test ")]
     assert codes[:3] == ["PONG", "451", "461"]
-    assert codes[3:8] == ["001", "002", "003", "004", "005"]
-    assert codes[8:12] == ["375", "372", "372", "376"]
+    assert codes[3:9] == ["001", "002", "003", "004", "005", "005"]
+    assert codes[9:13] == ["375", "372", "372", "376"]
     assert (
         ":irc.test 001 tester :Welcome to the Internet Relay Network tester!~tester@127.0.0.1"
         in seen
@@ -245,19 +123,19 @@ def test_registration_numerics_and_motd(arun: Callable[..., Any], tmp_path: Path
     assert ":irc.test 372 tester :- Be nice." in seen
 
 
-def test_missing_motd_is_422(arun: Callable[..., Any]) -> None:
+def test_missing_motd_is_422(serve: Any, raw: Any) -> None:
     async def scenario(port: int) -> str:
-        client = await Raw.open(port, "nomotd")
+        client = await raw.open(port, "nomotd")
         await client.close()
         return client.seen[-1]
 
-    assert run_server(arun, scenario) == ":irc.test 422 nomotd :MOTD File is missing"
+    assert serve(scenario) == ":irc.test 422 nomotd :MOTD File is missing"
 
 
-def test_error_numerics(arun: Callable[..., Any]) -> None:
+def test_error_numerics(serve: Any, raw: Any) -> None:
     async def scenario(port: int) -> None:
-        a = await Raw.open(port, "anna")
-        b = await Raw.open(port, "bert")
+        a = await raw.open(port, "anna")
+        b = await raw.open(port, "bert")
         checks = [
             ("NICK", r" 431 anna :No nickname given"),
             ("NICK 9lives", r" 432 anna 9lives :Erroneous nickname"),
@@ -304,14 +182,14 @@ def test_error_numerics(arun: Callable[..., Any]) -> None:
         await a.close()
         await b.close()
 
-    run_server(arun, scenario, flood_rate=100.0)  # many lines: not a flood test
+    serve(scenario, flood_rate=100.0)  # many lines: not a flood test
 
 
-def test_channel_modes_and_operators(arun: Callable[..., Any]) -> None:
+def test_channel_modes_and_operators(serve: Any, raw: Any) -> None:
     async def scenario(port: int) -> None:
-        op = await Raw.open(port, "op")
-        guest = await Raw.open(port, "guest")
-        outsider = await Raw.open(port, "outsider")
+        op = await raw.open(port, "op")
+        guest = await raw.open(port, "guest")
+        outsider = await raw.open(port, "outsider")
         await op.send("JOIN #ops")
         await op.expect(r" 353 op = #ops :@op")
         await guest.send("JOIN #ops")
@@ -339,13 +217,13 @@ def test_channel_modes_and_operators(arun: Callable[..., Any]) -> None:
         for client in (op, guest, outsider):
             await client.close()
 
-    run_server(arun, scenario)
+    serve(scenario)
 
 
-def test_flood_disconnects_the_flooder_only(arun: Callable[..., Any]) -> None:
+def test_flood_disconnects_the_flooder_only(serve: Any, raw: Any) -> None:
     async def scenario(port: int) -> tuple[int, bool]:
-        calm = await Raw.open(port, "calm")
-        flooder = await Raw.open(port, "flooder")
+        calm = await raw.open(port, "calm")
+        flooder = await raw.open(port, "flooder")
         await calm.send("JOIN #busy")
         await calm.expect(r" 366 ")
         await flooder.send("JOIN #busy")
@@ -359,31 +237,31 @@ def test_flood_disconnects_the_flooder_only(arun: Callable[..., Any]) -> None:
         # The others are served as before, and newcomers too.
         await calm.send("PING still-there")
         await calm.expect(r"PONG irc\.test :still-there")
-        late = await Raw.open(port, "late")
+        late = await raw.open(port, "late")
         await late.close()
         await calm.close()
         await flooder.close()
         return spam, gone
 
-    spam, gone = run_server(arun, scenario)
+    spam, gone = serve(scenario)
     assert gone
     assert spam <= 25  # the burst allowance, not 3000
 
 
-def test_throttled_but_not_flooding_client_gets_every_line(arun: Callable[..., Any]) -> None:
+def test_throttled_but_not_flooding_client_gets_every_line(serve: Any, raw: Any) -> None:
     async def scenario(port: int) -> list[str]:
-        client = await Raw.open(port, "steady")
+        client = await raw.open(port, "steady")
         await client.send(*[f"PING n{i}" for i in range(30)])  # over the burst, under the queue
         pongs = [await client.expect(rf"PONG irc\.test :n{i}$") for i in range(30)]
         await client.close()
         return pongs
 
-    assert len(run_server(arun, scenario, flood_rate=50.0)) == 30
+    assert len(serve(scenario, flood_rate=50.0)) == 30
 
 
-def test_malformed_lines_are_survived(arun: Callable[..., Any]) -> None:
+def test_malformed_lines_are_survived(serve: Any, raw: Any) -> None:
     async def scenario(port: int) -> None:
-        client = await Raw.open(port, "robust")
+        client = await raw.open(port, "robust")
         await client.send(
             b"\xff\xfe\x00\x01binary junk\r\n",
             b"\r\n\n   \r\n",
@@ -411,31 +289,31 @@ def test_malformed_lines_are_survived(arun: Callable[..., Any]) -> None:
         await client.expect(r"PONG irc\.test :alive")
         await client.close()
 
-    run_server(arun, scenario)
+    serve(scenario)
 
 
-def test_max_clients(arun: Callable[..., Any]) -> None:
+def test_max_clients(serve: Any, raw: Any) -> None:
     async def scenario(port: int) -> tuple[str, bool]:
-        first = await Raw.open(port, "first")
-        second = await Raw.open(port)
+        first = await raw.open(port, "first")
+        second = await raw.open(port)
         refused = await second.expect(r"^ERROR")
         gone = await second.closed()
         await first.close()
         await second.close()
         return refused, gone
 
-    refused, gone = run_server(arun, scenario, max_clients=1)
+    refused, gone = serve(scenario, max_clients=1)
     assert refused == "ERROR :Closing Link: 127.0.0.1 (Server is full)"
     assert gone
 
 
-def test_stop_says_goodbye(arun: Callable[..., Any]) -> None:
+def test_stop_says_goodbye(arun: Callable[..., Any], raw: Any) -> None:
     service = irc.make_service({"listen": LOCAL, "name": "irc.test"})
 
     async def scenario() -> tuple[str, bool]:
         await start_application(service)
         assert service.port is not None
-        client = await Raw.open(service.port, "leaving")
+        client = await raw.open(service.port, "leaving")
         await stop_application(service)
         goodbye = await client.expect(r"^ERROR")
         gone = await client.closed()
@@ -448,7 +326,10 @@ def test_stop_says_goodbye(arun: Callable[..., Any]) -> None:
 
 
 def test_tree_saves_while_serving(
-    arun: Callable[..., Any], tmp_path: Path, round_trip: Callable[[Service], list[Any]]
+    arun: Callable[..., Any],
+    raw: Any,
+    tmp_path: Path,
+    round_trip: Callable[[Service], list[Any]],
 ) -> None:
     motd = tmp_path / "motd"
     motd.write_text("hi\n", encoding="utf-8")
@@ -460,7 +341,7 @@ def test_tree_saves_while_serving(
         await start_application(service)
         try:
             assert service.port is not None
-            client = await Raw.open(service.port, "saver")
+            client = await raw.open(service.port, "saver")
             await client.send("JOIN #kept")
             await client.expect(r" 366 ")
             copies = round_trip(service)

@@ -1,15 +1,21 @@
-"""Channels and the commands about them: JOIN, PART, TOPIC, NAMES, MODE."""
+"""The commands about channels: JOIN, PART, TOPIC, NAMES, LIST, KICK and INVITE.
+
+Secret (+s) and private (+p) channels are seen only by their members: LIST and NAMES leave
+them out for everyone else. An invitation (INVITE) lets its target past +i, +l and bans
+once: joining uses it up.
+"""
 
 from __future__ import annotations
 
 import time
 from typing import TYPE_CHECKING
 
+from appcore_irc._channel import Channel
 from appcore_irc._messages import (
+    KICK_LENGTH,
     TOPIC_LENGTH,
     casefold,
-    format_line,
-    is_channel,
+    chunked,
     valid_channel,
 )
 
@@ -17,41 +23,14 @@ if TYPE_CHECKING:
     from appcore_irc._client import Client
     from appcore_irc._network import Network
 
-#: Channel modes: ``n`` no messages from outside, ``t`` only operators set the topic.
-CHANNEL_FLAGS = "nt"
 #: Channels one client may be on at once.
 MAX_CHANNELS = 50
-
-
-class Channel:
-    """A channel: its members (operators marked), topic and modes."""
-
-    def __init__(self, name: str) -> None:
-        self.name = name
-        self.members: dict[Client, bool] = {}  # client -> is operator
-        self.topic = ""
-        self.topic_by = ""
-        self.topic_at = 0
-        self.modes: set[str] = {"n", "t"}
-        self.created = int(time.time())
-
-    def send_all(
-        self, source: str, command: str, *params: str, skip: Client | None = None, text: bool = True
-    ) -> None:
-        """Send one line to every member but ``skip``."""
-        line = format_line(source, command, *params, text=text)
-        for member in list(self.members):
-            if member is not skip:
-                member.send_line(line)
-
-    def is_operator(self, client: Client) -> bool:
-        return self.members.get(client, False)
-
-    def names(self) -> list[str]:
-        return [("@" if op else "") + (c.nick or "*") for c, op in self.members.items()]
-
-    def mode_string(self) -> str:
-        return "+" + "".join(sorted(self.modes))
+#: Most users one KICK removes (ISUPPORT TARGMAX); more are ignored.
+KICK_TARGETS = 4
+#: Most invitations one client holds; the oldest go first.
+MAX_INVITES = 50
+#: Most RPL_LIST lines one LIST sends.
+LIST_LIMIT = 2000
 
 
 def join(network: Network, client: Client, params: tuple[str, ...]) -> None:
@@ -59,21 +38,31 @@ def join(network: Network, client: Client, params: tuple[str, ...]) -> None:
         for joined in list(client.channels.values()):
             _leave(network, client, joined, "PART", ())
         return
-    for name in params[0].split(","):
+    keys = params[1].split(",") if len(params) > 1 else []
+    for index, name in enumerate(params[0].split(",")):
+        key = keys[index] if index < len(keys) else None
         if not valid_channel(name):
             client.numeric("403", name, "No such channel")
             continue
-        key = casefold(name)
-        if key in client.channels:
+        folded = casefold(name)
+        if folded in client.channels:
             continue
         if len(client.channels) >= MAX_CHANNELS:
             client.numeric("405", name, "You have joined too many channels")
             return
-        channel = network.channels.get(key)
+        channel = network.channels.get(folded)
         if channel is None:
-            channel = network.channels[key] = Channel(name)
-        channel.members[client] = not channel.members  # whoever opens a channel runs it
-        client.channels[key] = channel
+            channel = network.channels[folded] = Channel(name)
+            status = "o"  # whoever opens a channel runs it
+        else:
+            refusal = channel.join_refusal(client, key)
+            if refusal is not None:
+                client.numeric(refusal[0], channel.name, refusal[1])
+                continue
+            status = ""
+        client.invited.pop(folded, None)
+        channel.members[client] = status
+        client.channels[folded] = channel
         channel.send_all(client.prefix, "JOIN", channel.name, text=False)
         if channel.topic:
             _send_topic(client, channel)
@@ -101,7 +90,7 @@ def _leave(
 
 def topic(network: Network, client: Client, params: tuple[str, ...]) -> None:
     channel = network.channels.get(casefold(params[0]))
-    if channel is None:
+    if channel is None or not channel.visible_to(client):
         client.numeric("403", params[0], "No such channel")
         return
     if client not in channel.members:
@@ -130,122 +119,111 @@ def _send_topic(client: Client, channel: Channel) -> None:
 def names(network: Network, client: Client, params: tuple[str, ...]) -> None:
     if not params or not params[0]:
         for listed in list(network.channels.values()):
-            send_names(client, listed, end=False)
+            if listed.visible_to(client):
+                send_names(client, listed, end=False)
         client.numeric("366", "*", "End of NAMES list")
         return
     for name in params[0].split(","):
         channel = network.channels.get(casefold(name))
-        if channel is not None:
-            send_names(client, channel)
-        else:
-            client.numeric("366", name, "End of NAMES list")
+        if channel is not None and channel.visible_to(client):
+            send_names(client, channel, end=False)
+    # One end for the whole request, naming it as asked (RFC 2812 section 3.2.5).
+    client.numeric("366", params[0], "End of NAMES list")
 
 
 def send_names(client: Client, channel: Channel, *, end: bool = True) -> None:
-    """353 replies (as many as the 512-byte limit needs), then 366 unless ``end`` is off."""
-    chunk: list[str] = []
-    size = 0
-    for entry in channel.names():
-        if size + len(entry) > 380 and chunk:
-            client.numeric("353", "=", channel.name, " ".join(chunk))
-            chunk, size = [], 0
-        chunk.append(entry)
-        size += len(entry) + 1
-    if chunk:
-        client.numeric("353", "=", channel.name, " ".join(chunk))
+    """353 replies (as many as the 512-byte limit needs), then 366 unless ``end`` is off.
+
+    Outside the channel, invisible (+i) members are left out.
+    """
+    member = client in channel.members
+    entries = [
+        channel.prefix_of(other) + (other.nick or "*")
+        for other in channel.members
+        if member or "i" not in other.modes
+    ]
+    for chunk in chunked(entries):
+        client.numeric("353", channel.symbol(), channel.name, chunk)
     if end:
         client.numeric("366", channel.name, "End of NAMES list")
 
 
-def mode(network: Network, client: Client, params: tuple[str, ...]) -> None:
-    if is_channel(params[0]):
-        channel = network.channels.get(casefold(params[0]))
-        if channel is None:
-            client.numeric("403", params[0], "No such channel")
-        else:
-            _channel_mode(network, client, channel, params[1:])
+def list_(network: Network, client: Client, params: tuple[str, ...]) -> None:
+    if params and params[0]:
+        wanted = [network.channels.get(casefold(name)) for name in params[0].split(",")]
+        found = [channel for channel in wanted if channel is not None]
     else:
-        _user_mode(network, client, params)
+        found = list(network.channels.values())
+    visible = [channel for channel in found if channel.visible_to(client)]
+    for channel in visible[:LIST_LIMIT]:
+        client.numeric("322", channel.name, str(len(channel.members)), channel.topic)
+    client.numeric("323", "End of LIST")
 
 
-def _channel_mode(
-    network: Network, client: Client, channel: Channel, params: tuple[str, ...]
-) -> None:
-    if not params:
-        client.numeric("324", channel.name, channel.mode_string(), text=False)
-        client.numeric("329", channel.name, str(channel.created), text=False)
+def kick(network: Network, client: Client, params: tuple[str, ...]) -> None:
+    channels = params[0].split(",")
+    nicks = params[1].split(",")[:KICK_TARGETS]
+    # One channel and many users, or as many channels as users, paired (RFC 2812 3.2.8).
+    if len(channels) == 1:
+        pairs = [(channels[0], nick) for nick in nicks]
+    elif len(channels) == len(nicks):
+        pairs = list(zip(channels, nicks, strict=True))
+    else:
+        client.numeric("461", "KICK", "Not enough parameters")
         return
-    if params[0] in ("b", "+b"):  # clients ask for the ban list on join: there is none
-        client.numeric("368", channel.name, "End of channel ban list")
-        return
-    if not channel.is_operator(client):
-        client.numeric("482", channel.name, "You're not channel operator")
-        return
-    args = list(params[1:])
-    adding = True
-    done: list[tuple[str, str, str | None]] = []  # (sign, letter, argument)
-    for letter in params[0]:
-        if letter in "+-":
-            adding = letter == "+"
-            continue
-        sign = "+" if adding else "-"
-        if letter in CHANNEL_FLAGS:
-            if adding != (letter in channel.modes):
-                channel.modes.symmetric_difference_update(letter)
-                done.append((sign, letter, None))
-        elif letter == "o":
-            if not args:
-                client.numeric("461", "MODE", "Not enough parameters")
-                continue
-            nick = args.pop(0)
-            target = network.nicks.get(casefold(nick))
-            if target is None:
-                client.numeric("401", nick, "No such nick/channel")
-            elif target not in channel.members:
-                client.numeric("441", nick, channel.name, "They aren't on that channel")
-            elif channel.members[target] != adding:
-                channel.members[target] = adding
-                done.append((sign, "o", target.nick))
+    comment = params[2][:KICK_LENGTH] if len(params) > 2 and params[2] else client.nick or "*"
+    for name, nick in pairs:
+        channel = network.channels.get(casefold(name))
+        target = network.find(nick)
+        if channel is None:
+            client.numeric("403", name, "No such channel")
+        elif client not in channel.members:
+            client.numeric("442", channel.name, "You're not on that channel")
+        elif not channel.is_operator(client):
+            client.numeric("482", channel.name, "You're not channel operator")
+        elif target is None:
+            client.numeric("401", nick, "No such nick/channel")
+        elif target not in channel.members:
+            client.numeric("441", target.nick or nick, channel.name, "They aren't on that channel")
         else:
-            client.numeric("472", letter, f"is unknown mode char to me for {channel.name}")
-    if done:
-        changes, arguments, last = "", [], ""
-        for sign, letter, argument in done:
-            changes += letter if sign == last else sign + letter
-            last = sign
-            if argument is not None:
-                arguments.append(argument)
-        channel.send_all(client.prefix, "MODE", channel.name, changes, *arguments, text=False)
+            # One target a line, always: old clients read no lists here (RFC 2812 3.2.8).
+            channel.send_all(client.prefix, "KICK", channel.name, target.nick or nick, comment)
+            network.remove_member(target, channel)
 
 
-#: User modes: ``i`` invisible (kept, shown; nothing hides on it yet), ``w`` wallops.
-USER_FLAGS = "iw"
-
-
-def _user_mode(network: Network, client: Client, params: tuple[str, ...]) -> None:
-    target = network.nicks.get(casefold(params[0]))
-    if target is None:
-        client.numeric("401", params[0], "No such nick/channel")
-        return
-    if target is not client:
-        client.numeric("502", "Cant change mode for other users")
+def invite(network: Network, client: Client, params: tuple[str, ...]) -> None:
+    if not params:  # the invitations this client holds
+        for folded, channel in client.invited.items():
+            client.numeric("336", channel.name if channel is not None else folded, text=False)
+        client.numeric("337", "End of /INVITE list")
         return
     if len(params) < 2:
-        client.numeric("221", "+" + "".join(sorted(client.modes)), text=False)
+        client.numeric("461", "INVITE", "Not enough parameters")
         return
-    adding = True
-    changed = ""
-    unknown = False
-    for letter in params[1]:
-        if letter in "+-":
-            adding = letter == "+"
-        elif letter in USER_FLAGS:
-            if adding != (letter in client.modes):
-                client.modes.symmetric_difference_update(letter)
-                changed += ("+" if adding else "-") + letter
-        else:
-            unknown = True
-    if unknown:
-        client.numeric("501", "Unknown MODE flag")
-    if changed:
-        client.send(client.prefix, "MODE", client.nick or "*", changed, text=False)
+    nick, name = params[0], params[1]
+    target = network.find(nick)
+    if target is None:
+        client.numeric("401", nick, "No such nick/channel")
+        return
+    folded = casefold(name)
+    channel = network.channels.get(folded)
+    # A channel that does not exist may be named (RFC 2812 3.2.7); one that does has rules.
+    if channel is not None:
+        if client not in channel.members:
+            client.numeric("442", channel.name, "You're not on that channel")
+            return
+        if target in channel.members:
+            client.numeric("443", target.nick or nick, channel.name, "is already on channel")
+            return
+        if "i" in channel.modes and not channel.is_operator(client):
+            client.numeric("482", channel.name, "You're not channel operator")
+            return
+        name = channel.name
+    target.invited.pop(folded, None)
+    target.invited[folded] = channel
+    while len(target.invited) > MAX_INVITES:
+        del target.invited[next(iter(target.invited))]
+    client.numeric("341", target.nick or nick, name, text=False)
+    target.send(client.prefix, "INVITE", target.nick or nick, name, text=False)
+    if target.away is not None:
+        client.numeric("301", target.nick or nick, target.away)

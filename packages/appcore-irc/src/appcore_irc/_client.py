@@ -6,6 +6,10 @@ tokens come back; a client whose queue passes :data:`RECVQ_LIMIT` bytes is disco
 with ``ERROR :Closing Link: ... (Excess Flood)``, so a flood costs the server a bounded
 amount of memory and work while every other client is served as before. Likewise a client
 that reads too slowly is dropped once :data:`SENDQ_LIMIT` bytes wait for it.
+
+A command that must check a password (PASS at registration, OPER) does so in a worker
+thread through :meth:`Client.hold`: that client's later lines wait until the answer is sent,
+so its replies keep their order, and every other client is served meanwhile.
 """
 
 from __future__ import annotations
@@ -14,15 +18,18 @@ import asyncio
 import logging
 import time
 from collections import deque
-from typing import TYPE_CHECKING, cast
+from collections.abc import Callable
+from typing import TYPE_CHECKING, TypeVar, cast
 
 from appcore_irc._messages import MAX_LINE, decode, format_line, parse
 
 if TYPE_CHECKING:
-    from appcore_irc._channels import Channel
+    from appcore_irc._channel import Channel
     from appcore_irc._network import Network
 
 logger = logging.getLogger("appcore.irc")
+
+T = TypeVar("T")
 
 #: Bytes of received lines waiting for flood tokens before the client is disconnected.
 RECVQ_LIMIT = 8 * 1024
@@ -43,7 +50,15 @@ class Client(asyncio.Protocol):
         self.registered = False
         self.modes: set[str] = set()
         self.channels: dict[str, Channel] = {}
+        self.away: str | None = None
+        self.password: str | None = None  # the last PASS, checked when registration completes
+        # folded channel name -> the channel invited to (None: it did not exist); oldest first
+        self.invited: dict[str, Channel | None] = {}
+        self.failed_logins = 0
+        self.signon = int(time.time())
+        self.last_spoke = time.monotonic()
         self.closed = False
+        self._held = False  # a password check is running: later lines wait
         self._buffer = bytearray()
         self._discarding = False  # inside an overlong line: drop up to its end
         self._queue: deque[bytes | None] = deque()  # None: a line that was too long
@@ -61,6 +76,11 @@ class Client(asyncio.Protocol):
     def prefix(self) -> str:
         """``nick!user@host``: who this client is, as others see it."""
         return f"{self.nick}!{self.user}@{self.host}"
+
+    @property
+    def is_oper(self) -> bool:
+        """Whether this client is an IRC operator (user mode ``o``)."""
+        return "o" in self.modes
 
     # --- asyncio protocol
 
@@ -140,7 +160,7 @@ class Client(asyncio.Protocol):
             float(network.flood_burst), self._tokens + (now - self._refilled) * network.flood_rate
         )
         self._refilled = now
-        while self._queue and self._tokens >= 1.0 and not self.closed:
+        while self._queue and self._tokens >= 1.0 and not self.closed and not self._held:
             raw = self._queue.popleft()
             self._tokens -= 1.0
             if raw is None:
@@ -152,7 +172,7 @@ class Client(asyncio.Protocol):
             return
         if self._queued > RECVQ_LIMIT:
             self.quit("Excess Flood")
-        elif self._drain_later is None:
+        elif self._drain_later is None and not self._held:
             wait = (1.0 - self._tokens) / network.flood_rate
             self._drain_later = asyncio.get_running_loop().call_later(wait, self._drain)
 
@@ -168,6 +188,33 @@ class Client(asyncio.Protocol):
         except Exception:  # one bad command must not take the connection (or server) down
             logger.exception("irc: %r failed on %s", self, message.command)
             self.numeric("400", message.command, "Internal error")
+
+    # --- work off the event loop
+
+    def hold(self, work: Callable[[], T], then: Callable[[T | None], None]) -> None:
+        """Run blocking ``work`` in the network's worker threads, then ``then(result)`` here.
+
+        Until ``then`` has run, this client's further lines wait in its queue. ``result`` is
+        None when ``work`` raised (logged: a broken password file refuses, never crashes).
+        """
+        self._held = True
+        future = asyncio.get_running_loop().run_in_executor(self.network.workers(), work)
+
+        def done(finished: asyncio.Future[T]) -> None:
+            self._held = False
+            if self.closed or finished.cancelled():
+                return
+            error = finished.exception()
+            if error is not None:
+                logger.error("irc: a check for %r failed: %s", self, error)
+            try:
+                then(None if error is not None else finished.result())
+            except Exception:  # as in _handle: one bad command never takes the server down
+                logger.exception("irc: %r failed after a check", self)
+            if not self.closed:
+                self._drain()
+
+        future.add_done_callback(done)
 
     # --- liveness
 

@@ -11,7 +11,8 @@ from appcore import Option, Options, ServiceMaker
 
 irc = ServiceMaker(
     tapname="irc",
-    description="An IRC server (RFC 1459/2812 core): channels, messages, topics, modes, MOTD.",
+    description="An IRC server (RFC 1459/2812): channels and their modes, messages, queries, "
+    "operators, a server password.",
     options=Options(
         Option(
             "listen",
@@ -23,6 +24,26 @@ irc = ServiceMaker(
         ),
         Option("name", str, default="irc.localhost", help="the server's name"),
         Option("motd", Path, help="message-of-the-day file (read at every MOTD)", metavar="FILE"),
+        Option(
+            "description",
+            str,
+            help="what LINKS, WHOIS and INFO say about the server",
+            metavar="TEXT",
+        ),
+        Option(
+            "opers",
+            Path,
+            help="IRC operators for OPER: a password file of NAME:HASH lines (scrypt hashes, "
+            "see appcore.password_line), read at every OPER",
+            metavar="FILE",
+        ),
+        Option(
+            "password_file",
+            Path,
+            help="server password: a password file; a client's PASS must match one of its "
+            "entries (the names are labels), read at every connection",
+            metavar="FILE",
+        ),
         Option(
             "max_clients",
             int,

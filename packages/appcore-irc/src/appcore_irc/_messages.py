@@ -1,11 +1,13 @@
-"""IRC lines: parsing what clients send, formatting what the server sends, and names.
+"""IRC lines: parsing what clients send, formatting what the server sends, names and masks.
 
 A line is at most 512 bytes with its CR LF (RFC 1459 section 2.3). Names compare under the
-``rfc1459`` case mapping, where ``[]\\~`` are the upper-case forms of ``{}|^``.
+``rfc1459`` case mapping, where ``[]\\~`` are the upper-case forms of ``{}|^``. Masks
+(``nick!user@host`` with ``*`` and ``?`` wildcards) compare under the same mapping.
 """
 
 from __future__ import annotations
 
+import functools
 import re
 from dataclasses import dataclass
 
@@ -14,6 +16,9 @@ MAX_LINE = 512
 NICK_LENGTH = 30
 CHANNEL_LENGTH = 50
 TOPIC_LENGTH = 390
+KICK_LENGTH = 255
+AWAY_LENGTH = 200
+KEY_LENGTH = 23  # RFC 2812 section 2.3.1: 1*23 characters
 CHANNEL_PREFIXES = "#&"
 
 _NICK = re.compile(r"[A-Za-z\[\]\\`_^{|}][A-Za-z0-9\[\]\\`_^{|}-]*\Z")
@@ -36,6 +41,39 @@ def valid_nick(nick: str) -> bool:
 def valid_channel(name: str) -> bool:
     """Whether ``name`` is a well-formed channel name (``#`` or ``&`` first)."""
     return len(name) <= CHANNEL_LENGTH and _CHANNEL.match(name) is not None
+
+
+def valid_key(key: str) -> bool:
+    """Whether ``key`` may be a channel key: 1 to 23 printable ASCII characters.
+
+    RFC 2812 allows control characters too; they are refused here, with the space (which
+    would split a JOIN) and the comma (which separates the keys of a JOIN).
+    """
+    return 0 < len(key) <= KEY_LENGTH and all("!" <= c <= "~" and c != "," for c in key)
+
+
+def normal_mask(mask: str) -> str:
+    """``mask`` completed to ``nick!user@host`` form: ``bob`` is ``bob!*@*``, ``*@h`` is
+    ``*!*@h`` (the form a ban list shows and compares)."""
+    if "!" not in mask and "@" not in mask:
+        return f"{mask}!*@*"
+    nick, bang, rest = mask.partition("!")
+    if not bang:  # user@host
+        nick, rest = "*", mask
+    user, at, host = rest.partition("@")
+    return f"{nick or '*'}!{user or '*'}@{host if at and host else '*'}"
+
+
+@functools.lru_cache(maxsize=1024)
+def _mask_pattern(mask: str) -> re.Pattern[str]:
+    # Not fnmatch: ``[`` and ``]`` are nickname characters in IRC, never character classes.
+    parts = (re.escape(c) if c not in "*?" else "." if c == "?" else ".*" for c in mask)
+    return re.compile("".join(parts) + r"\Z", re.DOTALL)
+
+
+def mask_matches(mask: str, name: str) -> bool:
+    """Whether ``name`` fits the wildcard ``mask`` (``*`` any run, ``?`` one character)."""
+    return _mask_pattern(casefold(mask)).match(casefold(name)) is not None
 
 
 def is_channel(target: str) -> bool:
@@ -95,6 +133,23 @@ def format_line(source: str | None, command: str, *params: str, text: bool = Tru
         # Cut on a character boundary: a clipped UTF-8 sequence would be junk to the client.
         data = data[: MAX_LINE - 2].decode("utf-8", "ignore").encode("utf-8")
     return data + b"\r\n"
+
+
+def chunked(entries: list[str], width: int = 380) -> list[str]:
+    """``entries`` joined by spaces into runs of at most about ``width`` characters, so a
+    long NAMES or WHOIS list fits in 512-byte lines."""
+    chunks: list[str] = []
+    chunk: list[str] = []
+    size = 0
+    for entry in entries:
+        if size + len(entry) > width and chunk:
+            chunks.append(" ".join(chunk))
+            chunk, size = [], 0
+        chunk.append(entry)
+        size += len(entry) + 1
+    if chunk:
+        chunks.append(" ".join(chunk))
+    return chunks
 
 
 def decode(raw: bytes) -> str:
