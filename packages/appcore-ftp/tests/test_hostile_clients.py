@@ -76,3 +76,17 @@ def test_client_that_does_not_log_in_is_disconnected(ftp_server: int) -> None:
         assert _reply(sock).startswith(b"421")
         assert sock.recv(100) == b""  # and hung up
         assert time.monotonic() - started < 5
+
+
+@pytest.mark.parametrize("ftp_server", [["--login-timeout", "1"]], indirect=True)
+def test_a_session_logged_in_outlives_the_login_timeout(ftp_server: int) -> None:
+    with socket.create_connection(("127.0.0.1", ftp_server), timeout=10) as sock:
+        assert _reply(sock).startswith(b"220")
+        # USER then PASS: aioftp replaces its record of the login on the way.
+        sock.sendall(b"USER alice\r\n")
+        assert _reply(sock).startswith(b"331")
+        sock.sendall(b"PASS secret\r\n")
+        assert _reply(sock).startswith(b"230")
+        time.sleep(1.5)
+        sock.sendall(b"NOOP\r\n")
+        assert _reply(sock).startswith(b"200")

@@ -213,6 +213,7 @@ class FTPServer(aioftp.Server):
             result = await check(connection, rest)
             if connection.future.logged.done():
                 throttle.succeeded(peer)
+                connection.signed_in = True  # ends the login deadline
             return result
 
         return throttled
@@ -226,9 +227,11 @@ class FTPServer(aioftp.Server):
         return ok
 
     async def _login_deadline(self, connection: Connection) -> bool:
-        logged = connection.future.logged
+        # Not aioftp's "logged" future: each USER replaces that one, and the deadline would
+        # go on waiting for the replaced one and hang up on a client long logged in.
+        signed_in = connection.future.signed_in
         try:
-            await asyncio.wait_for(asyncio.shield(logged), self.login_timeout)
+            await asyncio.wait_for(asyncio.shield(signed_in), self.login_timeout)
         except TimeoutError:
             logger.warning("ftp: no login from %s in time: hanging up", connection.client_host)
             connection.response("421", "login timed out")
