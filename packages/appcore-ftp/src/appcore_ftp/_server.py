@@ -11,8 +11,11 @@ aioftp (a maintained asyncio FTP library) speaks the protocol. What this module 
   (:class:`~appcore.LoginThrottle`) and a client not logged in within ``login_timeout``
   seconds (30) is told ``421`` and disconnected;
 * **active mode** (``PORT``/``EPRT``, which aioftp's server lacks), only towards the
-  client's own address and unprivileged ports (no FTP bounce), plus ``NLST``, ``SIZE``
-  and ``NOOP``; passive data connections are accepted only from the client's own address.
+  client's own address and unprivileged ports (no FTP bounce); passive data connections
+  are accepted only from the client's own address.
+
+Replies and RFC 959 conformance live in :mod:`._basic`, the RFC 2389/3659 extensions
+(``FEAT``, ``MDTM``, ``SIZE``, ``MLST``/``MLSD`` facts) in :mod:`._extensions`.
 """
 
 from __future__ import annotations
@@ -23,26 +26,28 @@ import logging
 import os
 from collections.abc import Awaitable, Callable
 from pathlib import Path, PurePosixPath
-from typing import Any
+from typing import Any, ClassVar
 
 import aioftp
 from aioftp import errors, pathio
-from aioftp.common import END_OF_LINE, Connection, ThrottleStreamIO
-from aioftp.server import ConnectionConditions, PathConditions, PathPermissions, worker
+from aioftp.common import Connection, ThrottleStreamIO
+from aioftp.server import ConnectionConditions
 
 from appcore import LOGIN_TIMEOUT, LoginThrottle
+from appcore_ftp._basic import Command, epsv_only
+from appcore_ftp._extensions import ExtendedServer
+from appcore_ftp._replies import OUTSIDE
 from appcore_ftp._users import ANONYMOUS_NAMES, UserDirectory
 
 __all__ = ["ANONYMOUS_NAMES", "PATH_COMMANDS", "ConfinedPathIO", "FTPServer", "UserDirectory"]
 
 logger = logging.getLogger("appcore.ftp")
+
 #: Commands whose argument is a path, checked against the served folder before they run.
 PATH_COMMANDS = (
-    "appe", "cwd", "dele", "list", "mkd", "mlsd", "mlst", "nlst", "retr", "rmd", "rnfr",
-    "rnto", "size", "stor",
+    "appe", "cwd", "dele", "list", "mdtm", "mkd", "mlsd", "mlst", "nlst", "retr", "rmd",
+    "rnfr", "rnto", "size", "stor",
 )  # fmt: skip
-
-Command = Callable[[Connection, Any], Awaitable[bool]]
 
 
 def inside(root: str, path: str | os.PathLike[str]) -> bool:
@@ -52,7 +57,7 @@ def inside(root: str, path: str | os.PathLike[str]) -> bool:
 
 
 def _refused(path: Path) -> errors.PathIOError:
-    err = PermissionError(errno.EACCES, "outside the served folder", str(path))
+    err = PermissionError(errno.EACCES, OUTSIDE, str(path))
     return errors.PathIOError(reason=(PermissionError, err, None))  # type: ignore[arg-type]
 
 
@@ -132,8 +137,10 @@ class _DataPorts(asyncio.PriorityQueue[tuple[int, int]]):
             super().put_nowait(item)
 
 
-class FTPServer(aioftp.Server):
+class FTPServer(ExtendedServer):
     """aioftp's server, confined to ``root``, with the additions described in the module."""
+
+    features: ClassVar[tuple[str, ...]] = (*ExtendedServer.features, "EPRT")
 
     def __init__(
         self,
@@ -168,14 +175,7 @@ class FTPServer(aioftp.Server):
         self.connections = {}
         self.server_host, self.server_port = None, 0
         self._start_server_extra_arguments = {}
-        extra: dict[str, Command] = {
-            "port": self.port,
-            "eprt": self.eprt,
-            "nlst": self.nlst,
-            "size": self.size,
-            "noop": self.noop,
-        }
-        self.commands_mapping.update(extra)
+        self.add_commands({"port": self.port, "eprt": self.eprt})
         self.commands_mapping["pass"] = self._throttled(self.commands_mapping["pass"])
         for name in PATH_COMMANDS:
             command = self.commands_mapping[name]
@@ -191,7 +191,7 @@ class FTPServer(aioftp.Server):
             if connection.future.logged.done():
                 real, _ = self.get_paths(connection, rest)
                 if not inside(root, real):
-                    connection.response("550", "permission denied: outside the served folder")
+                    connection.response("550", f"permission denied: {OUTSIDE}")
                     return True
             result: bool = await command(connection, rest)
             return result
@@ -294,6 +294,8 @@ class FTPServer(aioftp.Server):
         return await super()._start_passive_server(connection, checked)
 
     async def pasv(self, connection: Connection, rest: str | PurePosixPath) -> bool:
+        if epsv_only(connection):
+            return True
         _leave_active_mode(connection)
         return await super().pasv(connection, rest)
 
@@ -307,6 +309,8 @@ class FTPServer(aioftp.Server):
 
     @ConnectionConditions(ConnectionConditions.login_required)
     async def port(self: aioftp.Server, connection: Connection, rest: str) -> bool:
+        if epsv_only(connection):
+            return True
         parts = rest.strip().split(",")
         try:
             numbers = [int(p) for p in parts]
@@ -321,56 +325,14 @@ class FTPServer(aioftp.Server):
 
     @ConnectionConditions(ConnectionConditions.login_required)
     async def eprt(self: aioftp.Server, connection: Connection, rest: str) -> bool:
+        if epsv_only(connection):
+            return True
         text = rest.strip()
         fields = text[1:].split(text[:1]) if len(text) > 1 else []
         if len(fields) != 4 or fields[0] not in ("1", "2") or not fields[2].isdigit():
             connection.response("501", "expected EPRT |1|address|port| or |2|address|port|")
             return True
         await _connect_active(connection, fields[1], int(fields[2]))
-        return True
-
-    # --- small commands aioftp's server does not have
-
-    async def noop(self, connection: Connection, rest: str) -> bool:
-        connection.response("200", "ok")
-        return True
-
-    @ConnectionConditions(ConnectionConditions.login_required)
-    @PathConditions(PathConditions.path_must_exists, PathConditions.path_must_be_file)
-    @PathPermissions(PathPermissions.readable)
-    async def size(self: aioftp.Server, connection: Connection, rest: str | PurePosixPath) -> bool:
-        real_path, _ = self.get_paths(connection, rest)
-        stats = await connection.path_io.stat(real_path)
-        connection.response("213", str(stats.st_size))
-        return True
-
-    @ConnectionConditions(
-        ConnectionConditions.login_required, ConnectionConditions.passive_server_started
-    )
-    @PathConditions(PathConditions.path_must_exists)
-    @PathPermissions(PathPermissions.readable)
-    async def nlst(self: aioftp.Server, connection: Connection, rest: str | PurePosixPath) -> bool:
-        @ConnectionConditions(
-            ConnectionConditions.data_connection_made,
-            wait=True,
-            fail_code="425",
-            fail_info="Can't open data connection",
-        )
-        @worker
-        async def nlst_worker(self: aioftp.Server, connection: Connection, rest: Any) -> bool:
-            stream = connection.data_connection
-            del connection.data_connection
-            async with stream:
-                async for path in connection.path_io.list(real_path):
-                    if await connection.path_io.exists(path):
-                        await stream.write((path.name + END_OF_LINE).encode(self.encoding))
-            connection.response("226", "name list done")
-            return True
-
-        real_path, _ = self.get_paths(connection, rest)
-        task: asyncio.Future[Any] = asyncio.ensure_future(nlst_worker(self, connection, rest))
-        connection.extra_workers.add(task)
-        connection.response("150", "name list started")
         return True
 
 
