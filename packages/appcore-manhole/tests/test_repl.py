@@ -1,5 +1,6 @@
 """The manholes behave like Python's REPL: every expression statement of a line shows its
-value (``x = 5; x``), in the telnet manhole (a raw-socket telnet client)."""
+value (``x = 5; x``), and Tab completes names, in the telnet manhole (a raw-socket telnet
+client) and in the SSH one (asyncssh's client with a terminal)."""
 
 from __future__ import annotations
 
@@ -14,11 +15,12 @@ import pytest
 from appcore import Application
 from appcore._passwords import password_line
 from appcore._runner import start_application, stop_application
-from appcore_manhole._maker import telnet
+from appcore_manhole._maker import ssh_manhole, telnet
 
 pytestmark = pytest.mark.timeout(60)
 
 IAC = 255
+TAB = b"\t"
 
 
 @pytest.fixture
@@ -125,3 +127,92 @@ def test_telnet_shows_every_expression_statement(arun: Callable[..., Any], passw
         assert await client.run("await asyncio.sleep(0, 'awaited'); x + 1") == "'awaited'\n6\n"
 
     run_telnet(arun, passwords, session)
+
+
+def test_telnet_tab_completes(arun: Callable[..., Any], passwords: Path) -> None:
+    async def session(client: Telnet) -> None:
+        # Before login Tab completes nothing (it would tell what the namespace holds).
+        await client.until(b"Username: ")
+        client.send(b"app.na" + TAB)
+        assert b"app.name" not in await client.until(b"app.na    ")
+        client.send(b"\r\n")
+        await client.until(b"Password: ")
+        client.send(b"x\r\n")
+        await telnet_login(client)
+        # One candidate: completed in place.
+        client.send(b"app.na" + TAB)
+        await client.until(b">>> app.name\x1b[K")
+        assert await client.run("") == "'manhole-test'\n"
+        client.send(b"servi" + TAB + b".tr" + TAB)
+        await client.until(b">>> services.tree(\x1b[K")
+        assert "telnet: <TelnetManholeService" in await client.run(")")
+        # Several candidates sharing no more than what is typed: listed, then the line again.
+        client.send(b"se" + TAB)
+        listing = await client.until(b">>> se\x1b[K")
+        assert b"services" in listing
+        assert b"session" in listing
+        assert b"setattr(" in listing
+        client.send(b"ssion.win" + TAB)
+        await client.until(b">>> session.window\x1b[K")
+        assert await client.run("") == "(80, 24)\n"
+        # Nothing matches: the bell; nothing to complete: an indent.
+        client.send(b"nothing_like_this" + TAB)
+        await client.until(b"\a")
+        client.send(b"\x15")  # Ctrl-U
+        client.send(b"for i in 'ab':\r\n")
+        await client.until(b"... ")
+        client.send(TAB + b"i\r\n")
+        assert b"...     " in await client.until(b"i\r\n... ")
+        assert await client.run("") == "'a'\n'b'\n"
+
+    run_telnet(arun, passwords, session)
+
+
+def test_ssh_shows_expressions_and_tab_completes(arun: Callable[..., Any], tmp_path: Path) -> None:
+    import asyncssh
+
+    key = asyncssh.generate_private_key("ssh-ed25519")
+    keys = tmp_path / "authorized_keys"
+    keys.write_bytes(key.export_public_key())
+    app = Application("ssh-test")
+    service: Any = ssh_manhole.make_service(
+        {"authorized_keys": str(keys), "host_key": str(tmp_path / "host_key"), "listen": "tcp:0"}
+    )
+    service.name = "ssh"
+    app.add_service(service)
+
+    async def scenario() -> None:
+        await start_application(app)
+        try:
+            async with asyncssh.connect(
+                "127.0.0.1", service.port, username="ops", client_keys=[key], known_hosts=None
+            ) as conn:
+                command = await conn.run("x = 5; x", check=False)
+                assert command.stdout == "5\n"
+                process = await conn.create_process(term_type="xterm")
+                shown = ""
+
+                async def until(marker: str) -> str:
+                    nonlocal shown
+                    while marker not in shown:
+                        shown += await asyncio.wait_for(process.stdout.read(1024), 5)
+                    text, _, shown = shown.partition(marker)
+                    return text + marker
+
+                await until(">>> ")
+                process.stdin.write("y = 6; y * 7\n")
+                assert "42" in await until(">>> ")
+                process.stdin.write("app.na\t\n")
+                assert "'ssh-test'" in await until(">>> ")
+                process.stdin.write("se\t")
+                listing = await until("setattr(")
+                assert "services" in listing
+                await until(">>> ")  # the prompt, drawn again under the list (with "se")
+                process.stdin.write("rvices.na\t)\n")
+                assert "['ssh']" in await until(">>> ")
+                process.stdin.write_eof()
+                process.close()
+        finally:
+            await stop_application(app)
+
+    arun(scenario(), timeout=30)
