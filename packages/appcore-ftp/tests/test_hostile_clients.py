@@ -4,58 +4,30 @@ ftp type, as a subprocess; the clients are plain sockets on 127.0.0.1."""
 
 from __future__ import annotations
 
-import os
 import socket
-import subprocess
-import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
 
 from appcore._passwords import password_line
-from appcore.testing import free_port
 
 pytestmark = pytest.mark.timeout(60)
 
-BIN = Path(sys.executable).parent
-
 
 @pytest.fixture
-def ftp_server(tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[int]:
+def ftp_server(
+    tmp_path: Path, request: pytest.FixtureRequest, twistd_ftp: Callable[..., int]
+) -> int:
     """``twistd -n ftp`` with one named user; the port it listens on."""
-    if not (BIN / "twistd").exists():
-        pytest.fail("the twistd console script must be installed in this venv")
     root = tmp_path / "root"
     root.mkdir()
     passwd = tmp_path / "passwd"
     passwd.write_text(password_line("alice", "secret", log_n=10) + "\n", encoding="utf-8")
-    port = free_port()
     extra: list[str] = getattr(request, "param", [])
-    env = {k: v for k, v in os.environ.items() if k not in ("NOTIFY_SOCKET", "LISTEN_FDS")}
-    process = subprocess.Popen(
-        [str(BIN / "twistd"), "-n", "--pidfile", "", "--logfile", str(tmp_path / "ftp.log"),
-         "ftp", "--root", str(root), "--passwd", str(passwd),
-         "--listen", f"tcp:{port}:interface=127.0.0.1", *extra],
-        cwd=tmp_path,
-        env=env,
-    )  # fmt: skip
-    try:
-        deadline = time.monotonic() + 15
-        while True:
-            assert process.poll() is None, f"twistd exited {process.returncode}"
-            try:
-                socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
-                break
-            except OSError:
-                assert time.monotonic() < deadline, "twistd never listened"
-                time.sleep(0.05)
-        yield port
-    finally:
-        process.terminate()
-        process.wait(10)
+    return twistd_ftp(root, "--passwd", str(passwd), *extra)
 
 
 def _reply(sock: socket.socket) -> bytes:
@@ -104,3 +76,17 @@ def test_client_that_does_not_log_in_is_disconnected(ftp_server: int) -> None:
         assert _reply(sock).startswith(b"421")
         assert sock.recv(100) == b""  # and hung up
         assert time.monotonic() - started < 5
+
+
+@pytest.mark.parametrize("ftp_server", [["--login-timeout", "1"]], indirect=True)
+def test_a_session_logged_in_outlives_the_login_timeout(ftp_server: int) -> None:
+    with socket.create_connection(("127.0.0.1", ftp_server), timeout=10) as sock:
+        assert _reply(sock).startswith(b"220")
+        # USER then PASS: aioftp replaces its record of the login on the way.
+        sock.sendall(b"USER alice\r\n")
+        assert _reply(sock).startswith(b"331")
+        sock.sendall(b"PASS secret\r\n")
+        assert _reply(sock).startswith(b"230")
+        time.sleep(1.5)
+        sock.sendall(b"NOOP\r\n")
+        assert _reply(sock).startswith(b"200")

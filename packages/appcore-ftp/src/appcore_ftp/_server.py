@@ -11,39 +11,43 @@ aioftp (a maintained asyncio FTP library) speaks the protocol. What this module 
   (:class:`~appcore.LoginThrottle`) and a client not logged in within ``login_timeout``
   seconds (30) is told ``421`` and disconnected;
 * **active mode** (``PORT``/``EPRT``, which aioftp's server lacks), only towards the
-  client's own address and unprivileged ports (no FTP bounce), plus ``NLST``, ``SIZE``
-  and ``NOOP``; passive data connections are accepted only from the client's own address.
+  client's own address and unprivileged ports (no FTP bounce); passive data connections
+  are accepted only from the client's own address.
+
+Replies and RFC 959 conformance live in :mod:`._basic`, the RFC 2389/3659 extensions
+(``FEAT``, ``MDTM``, ``SIZE``, ``MLST``/``MLSD`` facts) in :mod:`._extensions`.
 """
 
 from __future__ import annotations
 
 import asyncio
 import errno
-import functools
 import logging
 import os
 from collections.abc import Awaitable, Callable
 from pathlib import Path, PurePosixPath
-from typing import Any
+from typing import Any, ClassVar
 
 import aioftp
 from aioftp import errors, pathio
-from aioftp.common import END_OF_LINE, Connection, ThrottleStreamIO
-from aioftp.server import ConnectionConditions, PathConditions, PathPermissions, worker
+from aioftp.common import Connection, ThrottleStreamIO
+from aioftp.server import ConnectionConditions
 
 from appcore import LOGIN_TIMEOUT, LoginThrottle
+from appcore_ftp._basic import Command, epsv_only
+from appcore_ftp._extensions import ExtendedServer
+from appcore_ftp._replies import OUTSIDE
+from appcore_ftp._users import ANONYMOUS_NAMES, UserDirectory
+
+__all__ = ["ANONYMOUS_NAMES", "PATH_COMMANDS", "ConfinedPathIO", "FTPServer", "UserDirectory"]
 
 logger = logging.getLogger("appcore.ftp")
 
-#: User names that log in anonymously (any password) when anonymous access is on.
-ANONYMOUS_NAMES = frozenset({"anonymous", "ftp"})
 #: Commands whose argument is a path, checked against the served folder before they run.
 PATH_COMMANDS = (
-    "appe", "cwd", "dele", "list", "mkd", "mlsd", "mlst", "nlst", "retr", "rmd", "rnfr",
-    "rnto", "size", "stor",
+    "appe", "cwd", "dele", "list", "mdtm", "mkd", "mlsd", "mlst", "nlst", "retr", "rmd",
+    "rnfr", "rnto", "size", "stor",
 )  # fmt: skip
-
-Command = Callable[[Connection, Any], Awaitable[bool]]
 
 
 def inside(root: str, path: str | os.PathLike[str]) -> bool:
@@ -53,7 +57,7 @@ def inside(root: str, path: str | os.PathLike[str]) -> bool:
 
 
 def _refused(path: Path) -> errors.PathIOError:
-    err = PermissionError(errno.EACCES, "outside the served folder", str(path))
+    err = PermissionError(errno.EACCES, OUTSIDE, str(path))
     return errors.PathIOError(reason=(PermissionError, err, None))  # type: ignore[arg-type]
 
 
@@ -113,83 +117,6 @@ class ConfinedPathIO(pathio.AsyncPathIO):
         return super().list(path)
 
 
-class UserDirectory(aioftp.AbstractUserManager):
-    """Anonymous and named users; named ones are checked against a password file.
-
-    The file is read at every login, so people can be added or removed while the server
-    runs. A name that is not in the file is asked for a password all the same, so the
-    replies do not tell which names exist.
-    """
-
-    #: Seconds a failed login waits before its reply, to slow password guessing down.
-    failure_delay = 1.0
-
-    def __init__(self, root: Path, *, anonymous: bool, passwd: str | None, writable: bool) -> None:
-        super().__init__()
-        self.anonymous = anonymous
-        self.passwd = passwd
-        read_only = [aioftp.Permission("/", readable=True, writable=False)]
-        named = [aioftp.Permission("/", readable=True, writable=writable)]
-        self._anonymous_user = aioftp.User("anonymous", base_path=root, permissions=read_only)
-        # One User object per name: aioftp keeps a throttle per User object for good.
-        self._named: dict[str, aioftp.User] = {}
-        self._nobody = aioftp.User(None, base_path=root, permissions=read_only)
-        self._named_permissions = named
-        self._root = root
-
-    async def get_user(
-        self, login: str
-    ) -> tuple[aioftp.AbstractUserManager.GetUserResponse, aioftp.User | None, str]:
-        required = aioftp.AbstractUserManager.GetUserResponse.PASSWORD_REQUIRED
-        if self.anonymous and login in ANONYMOUS_NAMES:
-            return required, self._anonymous_user, "anonymous login: any password will do"
-        user = self._nobody
-        if self.passwd is not None and login and login not in ANONYMOUS_NAMES:
-            users = await asyncio.to_thread(self._read_users)
-            if login in users:
-                user = self._named.get(login) or aioftp.User(
-                    login, base_path=self._root, permissions=self._named_permissions
-                )
-                self._named[login] = user
-        return required, user, "password required"
-
-    def _read_users(self) -> dict[str, str]:
-        from appcore import AppcoreError, read_password_file
-
-        assert self.passwd is not None
-        try:
-            return read_password_file(self.passwd)
-        except AppcoreError as err:
-            logger.error("ftp: named logins refused: %s", err.message)
-            return {}
-
-    async def authenticate(self, user: aioftp.User, password: str) -> bool:
-        if user is self._anonymous_user:
-            return True
-        ok = await asyncio.to_thread(self._verify, user.login, password)
-        if not ok:
-            logger.warning("ftp: failed login for %r", user.login or "(unknown user)")
-            await asyncio.sleep(self.failure_delay)
-        return ok
-
-    def _verify(self, login: str | None, password: str) -> bool:
-        from appcore import verify_password
-
-        stored = self._read_users().get(login) if login is not None else None
-        # An unknown name still costs one hash, so timing does not tell names apart.
-        checked = stored if stored is not None else _dummy_hash()
-        return verify_password(checked, password) and stored is not None
-
-
-@functools.cache
-def _dummy_hash() -> str:
-    import secrets
-
-    from appcore import hash_password
-
-    return hash_password(secrets.token_hex(16))
-
-
 class _ActiveMode:
     """Stands in for a passive listener once the client chose active mode (``PORT``)."""
 
@@ -210,8 +137,10 @@ class _DataPorts(asyncio.PriorityQueue[tuple[int, int]]):
             super().put_nowait(item)
 
 
-class FTPServer(aioftp.Server):
+class FTPServer(ExtendedServer):
     """aioftp's server, confined to ``root``, with the additions described in the module."""
+
+    features: ClassVar[tuple[str, ...]] = (*ExtendedServer.features, "EPRT")
 
     def __init__(
         self,
@@ -246,14 +175,7 @@ class FTPServer(aioftp.Server):
         self.connections = {}
         self.server_host, self.server_port = None, 0
         self._start_server_extra_arguments = {}
-        extra: dict[str, Command] = {
-            "port": self.port,
-            "eprt": self.eprt,
-            "nlst": self.nlst,
-            "size": self.size,
-            "noop": self.noop,
-        }
-        self.commands_mapping.update(extra)
+        self.add_commands({"port": self.port, "eprt": self.eprt})
         self.commands_mapping["pass"] = self._throttled(self.commands_mapping["pass"])
         for name in PATH_COMMANDS:
             command = self.commands_mapping[name]
@@ -269,7 +191,7 @@ class FTPServer(aioftp.Server):
             if connection.future.logged.done():
                 real, _ = self.get_paths(connection, rest)
                 if not inside(root, real):
-                    connection.response("550", "permission denied: outside the served folder")
+                    connection.response("550", f"permission denied: {OUTSIDE}")
                     return True
             result: bool = await command(connection, rest)
             return result
@@ -291,6 +213,7 @@ class FTPServer(aioftp.Server):
             result = await check(connection, rest)
             if connection.future.logged.done():
                 throttle.succeeded(peer)
+                connection.signed_in = True  # ends the login deadline
             return result
 
         return throttled
@@ -304,9 +227,11 @@ class FTPServer(aioftp.Server):
         return ok
 
     async def _login_deadline(self, connection: Connection) -> bool:
-        logged = connection.future.logged
+        # Not aioftp's "logged" future: each USER replaces that one, and the deadline would
+        # go on waiting for the replaced one and hang up on a client long logged in.
+        signed_in = connection.future.signed_in
         try:
-            await asyncio.wait_for(asyncio.shield(logged), self.login_timeout)
+            await asyncio.wait_for(asyncio.shield(signed_in), self.login_timeout)
         except TimeoutError:
             logger.warning("ftp: no login from %s in time: hanging up", connection.client_host)
             connection.response("421", "login timed out")
@@ -369,6 +294,8 @@ class FTPServer(aioftp.Server):
         return await super()._start_passive_server(connection, checked)
 
     async def pasv(self, connection: Connection, rest: str | PurePosixPath) -> bool:
+        if epsv_only(connection):
+            return True
         _leave_active_mode(connection)
         return await super().pasv(connection, rest)
 
@@ -382,6 +309,8 @@ class FTPServer(aioftp.Server):
 
     @ConnectionConditions(ConnectionConditions.login_required)
     async def port(self: aioftp.Server, connection: Connection, rest: str) -> bool:
+        if epsv_only(connection):
+            return True
         parts = rest.strip().split(",")
         try:
             numbers = [int(p) for p in parts]
@@ -396,56 +325,14 @@ class FTPServer(aioftp.Server):
 
     @ConnectionConditions(ConnectionConditions.login_required)
     async def eprt(self: aioftp.Server, connection: Connection, rest: str) -> bool:
+        if epsv_only(connection):
+            return True
         text = rest.strip()
         fields = text[1:].split(text[:1]) if len(text) > 1 else []
         if len(fields) != 4 or fields[0] not in ("1", "2") or not fields[2].isdigit():
             connection.response("501", "expected EPRT |1|address|port| or |2|address|port|")
             return True
         await _connect_active(connection, fields[1], int(fields[2]))
-        return True
-
-    # --- small commands aioftp's server does not have
-
-    async def noop(self, connection: Connection, rest: str) -> bool:
-        connection.response("200", "ok")
-        return True
-
-    @ConnectionConditions(ConnectionConditions.login_required)
-    @PathConditions(PathConditions.path_must_exists, PathConditions.path_must_be_file)
-    @PathPermissions(PathPermissions.readable)
-    async def size(self: aioftp.Server, connection: Connection, rest: str | PurePosixPath) -> bool:
-        real_path, _ = self.get_paths(connection, rest)
-        stats = await connection.path_io.stat(real_path)
-        connection.response("213", str(stats.st_size))
-        return True
-
-    @ConnectionConditions(
-        ConnectionConditions.login_required, ConnectionConditions.passive_server_started
-    )
-    @PathConditions(PathConditions.path_must_exists)
-    @PathPermissions(PathPermissions.readable)
-    async def nlst(self: aioftp.Server, connection: Connection, rest: str | PurePosixPath) -> bool:
-        @ConnectionConditions(
-            ConnectionConditions.data_connection_made,
-            wait=True,
-            fail_code="425",
-            fail_info="Can't open data connection",
-        )
-        @worker
-        async def nlst_worker(self: aioftp.Server, connection: Connection, rest: Any) -> bool:
-            stream = connection.data_connection
-            del connection.data_connection
-            async with stream:
-                async for path in connection.path_io.list(real_path):
-                    if await connection.path_io.exists(path):
-                        await stream.write((path.name + END_OF_LINE).encode(self.encoding))
-            connection.response("226", "name list done")
-            return True
-
-        real_path, _ = self.get_paths(connection, rest)
-        task: asyncio.Future[Any] = asyncio.ensure_future(nlst_worker(self, connection, rest))
-        connection.extra_workers.add(task)
-        connection.response("150", "name list started")
         return True
 
 

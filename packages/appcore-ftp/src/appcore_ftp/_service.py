@@ -77,7 +77,8 @@ class FTPFactory(Factory):
         return self._server
 
     def _make_server(self) -> FTPServer:
-        from appcore_ftp._server import FTPServer, UserDirectory
+        from appcore_ftp._server import FTPServer
+        from appcore_ftp._users import UserDirectory
 
         root = Path(os.path.realpath(self.root))
         users = UserDirectory(

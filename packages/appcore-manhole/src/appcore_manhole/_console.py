@@ -1,10 +1,12 @@
 """The interpreter behind every manhole session: Python lines run inside the application.
 
 Lines accumulate until they form a complete statement (as in the interactive interpreter),
-then run in the session's namespace on the application's own event loop. Top-level ``await``
-works; an expression whose value is a coroutine or a future (``services.add(...)``,
-``app.add_service(...)``) is awaited before its result is shown, so a start that fails is
-reported on the spot instead of vanishing into the log.
+then run in the session's namespace on the application's own event loop. As in Python's own
+REPL, the value of every expression statement of that input is shown (``x = 5; x`` shows
+5, and so does each turn of ``for i in range(3): i``), except inside the functions and
+classes it defines. Top-level ``await`` works; an expression whose value is a coroutine or
+a future (``services.add(...)``, ``app.add_service(...)``) is awaited before its result is
+shown, so a start that fails is reported on the spot instead of vanishing into the log.
 
 Code runs on the loop: a long computation typed here stalls every other connection of the
 process for as long as it takes. That is the nature of a manhole.
@@ -26,6 +28,8 @@ PS1 = ">>> "
 PS2 = "... "
 #: How long the console waits for an awaited result before giving up on showing it.
 AWAIT_TIMEOUT = 60.0
+#: The namespace name through which the code shows the values of expression statements.
+SHOW = "__manhole_show__"
 _FLAGS = ast.PyCF_ALLOW_TOP_LEVEL_AWAIT
 
 
@@ -71,25 +75,19 @@ class Console:
         await self.run_source(source)
 
     async def run_source(self, source: str) -> None:
-        """Run a complete piece of source; the value of a lone expression is shown."""
+        """Run a complete piece of source, showing the values of its expression statements."""
         try:
             tree = compile(source, FILENAME, "exec", flags=ast.PyCF_ONLY_AST | _FLAGS)
-            if len(tree.body) == 1 and isinstance(tree.body[0], ast.Expr):
-                expression = ast.Expression(tree.body[0].value)
-                code = compile(expression, FILENAME, "eval", flags=_FLAGS)
-                is_expression = True
-            else:
-                code = compile(tree, FILENAME, "exec", flags=_FLAGS)
-                is_expression = False
+            tree = ast.fix_missing_locations(_ShowExpressions().visit(tree))
+            code = compile(tree, FILENAME, "exec", flags=_FLAGS)
         except (SyntaxError, OverflowError, ValueError) as err:
             self._show_exception(err, skip_frames=False)
             return
+        self.namespace[SHOW] = self._show
         try:
             result = eval(code, self.namespace)
             if code.co_flags & inspect.CO_COROUTINE:
-                result = await result
-            if is_expression and (inspect.iscoroutine(result) or asyncio.isfuture(result)):
-                result = await asyncio.wait_for(asyncio.shield(result), AWAIT_TIMEOUT)
+                await result
         except SystemExit:
             raise
         except asyncio.CancelledError:
@@ -99,10 +97,15 @@ class Console:
             return
         except BaseException as err:
             self._show_exception(err, skip_frames=True)
-            return
-        if is_expression and result is not None:
-            self.namespace["_"] = result
-            self.write(f"{result!r}\n")
+
+    async def _show(self, value: Any) -> None:
+        """What the REPL's display hook does, awaiting a coroutine or future first."""
+        if inspect.iscoroutine(value) or asyncio.isfuture(value):
+            value = await asyncio.wait_for(asyncio.shield(value), AWAIT_TIMEOUT)
+        if value is not None:
+            text = repr(value)  # first: a failing repr leaves "_" as it was
+            self.namespace["_"] = value
+            self.write(text + "\n")
 
     def _print(
         self,
@@ -129,13 +132,35 @@ class Console:
             self.write(pydoc.plain(pydoc.render_doc(item)) + "\n")
 
     def _show_exception(self, err: BaseException, *, skip_frames: bool) -> None:
-        tb = err.__traceback__
-        if skip_frames:
-            # Drop this module's frames: the person wants their own line's traceback.
-            while tb is not None and tb.tb_frame.f_code.co_filename == __file__:
-                tb = tb.tb_next
-        lines = traceback.format_exception(type(err), err, tb)
-        self.write("".join(lines))
+        report = traceback.TracebackException.from_exception(err)
+        # Drop this module's frames (all of them for a syntax error, as the REPL does): the
+        # person wants their own line's traceback.
+        frames = [frame for frame in report.stack if skip_frames and frame.filename != __file__]
+        report.stack = traceback.StackSummary.from_list(frames)
+        self.write("".join(report.format()))
+
+
+class _ShowExpressions(ast.NodeTransformer):
+    """Turns each expression statement ``X`` into ``await __manhole_show__(X)``.
+
+    Like the REPL's compilation in "single" mode, it leaves the bodies of functions and
+    classes alone: only what runs at the top level of the input is shown.
+    """
+
+    def visit_Expr(self, node: ast.Expr) -> ast.Expr:
+        show = ast.Call(ast.Name(SHOW, ast.Load()), [node.value], [])
+        return ast.copy_location(ast.Expr(ast.Await(show)), node)
+
+    # The bodies of what the input defines are left alone.
+
+    def visit_FunctionDef(self, node: ast.FunctionDef) -> ast.FunctionDef:
+        return node
+
+    def visit_AsyncFunctionDef(self, node: ast.AsyncFunctionDef) -> ast.AsyncFunctionDef:
+        return node
+
+    def visit_ClassDef(self, node: ast.ClassDef) -> ast.ClassDef:
+        return node
 
 
 class _Logout:

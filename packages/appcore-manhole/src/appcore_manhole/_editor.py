@@ -1,17 +1,22 @@
 """Line editing for a character-at-a-time terminal: cursor keys, history, the usual controls.
 
-Keys arrive already decoded (see :func:`decode_keys`): a printable character, or one of the
+Keys arrive already decoded (see :class:`KeyDecoder`): a printable character, or one of the
 key names below. The editor redraws with ANSI sequences every terminal (and every telnet
-client worth using) understands.
+client worth using) understands. Tab completes Python names once the editor has a
+``complete`` function (see :mod:`._completion`; the session sets it after login), and
+indents otherwise.
 """
 
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 
+from appcore_manhole._completion import INDENT, Complete, columns
+
 ENTER = "<enter>"
 BACKSPACE = "<backspace>"
 DELETE = "<delete>"
+TAB = "<tab>"
 LEFT = "<left>"
 RIGHT = "<right>"
 UP = "<up>"
@@ -77,7 +82,7 @@ class KeyDecoder:
             elif char in _CONTROLS:
                 keys.append(_CONTROLS[char])
             elif char == "\t":
-                keys.append("    ")
+                keys.append(TAB)
             elif char >= " ":
                 keys.append(char)
         return keys
@@ -109,10 +114,13 @@ class LineEditor:
         self,
         next_key: Callable[[], Awaitable[str]],
         write: Callable[[str], None],
+        complete: Complete | None = None,
     ) -> None:
         self._next_key = next_key
         self._write = write
         self.history: list[str] = []
+        #: What Tab does to the line; None: Tab indents.
+        self.complete = complete
 
     async def read_line(self, prompt: str, *, echo: bool = True) -> str | None:
         """A line without its end; None at end of input. Raises :class:`Interrupted`."""
@@ -182,6 +190,15 @@ class LineEditor:
             elif key == KILL:
                 buffer, cursor = [], 0
                 redraw()
+            elif key == TAB and echo and self.complete is not None:
+                done = self.complete("".join(buffer), cursor)
+                if done.failed:
+                    self._write("\a")
+                    continue
+                if done.choices:
+                    self._write("\r\n" + columns(done.choices).replace("\n", "\r\n") + "\r\n")
+                buffer, cursor = list(done.line[:MAX_LINE]), min(done.cursor, MAX_LINE)
+                redraw()
             elif key in (UP, DOWN):
                 if not echo:
                     continue
@@ -191,7 +208,9 @@ class LineEditor:
                 text = self.history[browse] if browse < len(self.history) else draft
                 buffer, cursor = list(text), len(text)
                 redraw()
-            elif not key.startswith("<") or len(key) == 1:
+            elif not key.startswith("<") or len(key) == 1 or key == TAB:
+                if key == TAB:
+                    key = INDENT
                 if len(buffer) + len(key) > MAX_LINE:
                     continue
                 buffer[cursor:cursor] = list(key)

@@ -14,6 +14,7 @@ import codecs
 import logging
 from typing import TYPE_CHECKING, cast
 
+from appcore_manhole._completion import Completer
 from appcore_manhole._editor import (
     BACKSPACE,
     CLOSED,
@@ -225,7 +226,9 @@ class TelnetManholeProtocol(asyncio.Protocol):
                 return
             if user is None:
                 return
-            await interact(read_line, self.write, factory.namespace(user, self), user)
+            namespace = factory.namespace(user, self)
+            editor.complete = Completer(namespace)  # only now: names are for the logged-in
+            await interact(read_line, self.write, namespace, user)
         except asyncio.CancelledError:
             raise
         except Exception:

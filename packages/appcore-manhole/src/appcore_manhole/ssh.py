@@ -3,14 +3,15 @@
 Any user name may log in with a key listed in the authorized_keys file, which is read again
 at each login. The host key is read from its file at start, and generated there (Ed25519,
 mode 0600, written atomically) when the file does not exist yet. With a terminal the session
-gets asyncssh's line editor (arrows, history); ``ssh HOST 'CODE'`` runs CODE and exits.
+gets asyncssh's line editor (arrows, history) with Tab completing Python names (see
+:mod:`._completion`); ``ssh HOST 'CODE'`` runs CODE and exits.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
@@ -25,6 +26,7 @@ from appcore import (
     NoInputError,
     bind_stream,
 )
+from appcore_manhole._completion import Complete, Completer, columns
 from appcore_manhole._console import Console
 from appcore_manhole._editor import Interrupted
 from appcore_manhole._endpoint import loopback_by_default
@@ -185,7 +187,10 @@ class SSHManholeService(ListeningService):
             if not process.is_closing():
                 process.stdout.write(text.replace("\r\n", "\n"))
 
+        shown = [""]  # the last prompt, drawn again under a list of completions
+
         async def read_line(prompt: str, echo: bool = True) -> str | None:
+            shown[0] = prompt
             write(prompt)
             while True:
                 try:
@@ -199,6 +204,10 @@ class SSHManholeService(ListeningService):
                     return None
                 return line.rstrip("\r\n")
 
+        if process.get_terminal_type() is not None:  # asyncssh's line editor is on
+            key = tab_key(Completer(namespace), write, lambda: shown[0])
+            # (the editor is a wrapper around the channel asyncssh's stubs do not describe)
+            process.channel.register_key("\t", key)  # type: ignore[attr-defined]
         try:
             if process.command:
                 console = Console(namespace, write)
@@ -213,6 +222,23 @@ class SSHManholeService(ListeningService):
             logger.exception("manhole: SSH session of %s failed", user)
         finally:
             process.exit(0)
+
+
+def tab_key(
+    complete: Complete, write: Callable[[str], None], prompt: Callable[[], str]
+) -> Callable[[str, int], tuple[str, int] | bool]:
+    """A Tab handler for asyncssh's line editor: the new line and cursor, or False (bell)."""
+
+    def on_tab(line: str, cursor: int) -> tuple[str, int] | bool:
+        done = complete(line, cursor)
+        if done.failed:
+            return False
+        if done.choices:
+            # The editor takes output in the middle of a line: it redraws the line after it.
+            write("\n" + columns(done.choices) + "\n" + prompt())
+        return done.line, done.cursor
+
+    return on_tab
 
 
 def make_service(options: Mapping[str, Any]) -> SSHManholeService:
