@@ -46,6 +46,12 @@ def broken(case: str) -> object:
         app.uid = "root"  # type: ignore[assignment]
     elif case == "format":
         app.persist_format = "yaml"  # type: ignore[assignment]
+    elif case == "listed twice":
+        group.services.append(leaf)
+    elif case == "unnamed listed twice":
+        nameless = Service()
+        nameless.set_service_parent(group)
+        group.services.append(nameless)
     elif case == "twins":
         twin = Service("leaf")
         twin.parent = group
@@ -63,6 +69,8 @@ CASES = [
     "uid",
     "format",
     "twins",
+    "listed twice",
+    "unnamed listed twice",
 ]
 
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 import operator
 import weakref
 from collections.abc import Awaitable, Iterator
+from itertools import compress, repeat
 from typing import Any, ClassVar, Literal, Protocol, runtime_checkable
 
 from appcore._errors import DataError, UsageError
@@ -226,45 +227,83 @@ def validate_tree(root: object, where: str = "the file") -> Service:
         raise DataError(f"{where}: the root service {_label(root)} has a parent")
     if isinstance(root, Application):
         _check_settings(root, where)
-    seen = {id(root)}
-    stack: list[Service] = [root]
+    name = getattr(root, "name", _MISSING)
+    if name is not None and type(name) is not str:
+        raise DataError(f"{where}: the name of a {type(root).__name__} is not text: {name!r}")
+    # Each MultiService's children are checked with C-level loops (map, set, compress): a
+    # loaded tree may hold 100,000 services and this runs on every load. Only when one of
+    # those checks fails does the slow walk in _explain find the child to name.
+    #
+    # No set of every service seen is needed: each child must name the MultiService that
+    # holds it as its parent, so a service can sit in one list only (its parent's), once
+    # (checked per list), and following parents from any service leads to the root, whose
+    # parent is None: a cycle would need a service whose parent chain never reaches it.
+    stack: list[Service] = [root] if isinstance(root, MultiService) else []
     while stack:
         service = stack.pop()
-        name = getattr(service, "name", _MISSING)
-        if name is not None and type(name) is not str:
-            raise DataError(
-                f"{where}: the name of a {type(service).__name__} is not text: {name!r}"
-            )
-        if not isinstance(service, MultiService):
-            continue
         children = getattr(service, "services", _MISSING)
         if type(children) is not list:
             raise DataError(f"{where}: the services of {_label(service)} are not a list")
-        names: set[str] = set()
-        for child in children:
-            if not isinstance(child, Service):
-                raise DataError(
-                    f"{where}: {_label(service)} holds a {type(child).__name__} among its services"
-                )
-            if id(child) in seen:
-                raise DataError(
-                    f"{where}: service {_label(child)} appears twice in the tree "
-                    "(a cycle, or a child of two parents)"
-                )
-            seen.add(id(child))
-            if getattr(child, "parent", _MISSING) is not service:
-                raise DataError(
-                    f"{where}: {_label(service)} holds service {_label(child)}, whose parent "
-                    "is another"
-                )
-            if type(child.name) is str:
-                if child.name in names:
-                    raise DataError(
-                        f"{where}: {_label(service)} holds two services named {child.name!r}"
-                    )
-                names.add(child.name)
-            stack.append(child)
+        kinds = set(map(type, children))  # a handful of classes, however many children
+        try:
+            sound = (
+                all(issubclass(kind, Service) for kind in kinds)
+                and all(map(operator.is_, map(_PARENT_OF, children), repeat(service)))
+                and _names_sound(children, list(map(_NAME_OF, children)))
+            )
+        except AttributeError:
+            sound = False
+        if not sound:
+            _explain(service, children, where)
+        if any(issubclass(kind, MultiService) for kind in kinds):
+            stack.extend(compress(children, map(isinstance, children, repeat(MultiService))))
     return root
+
+
+_PARENT_OF = operator.attrgetter("parent")
+_NAME_TYPES = frozenset({str, type(None)})
+
+
+def _names_sound(children: list[Any], names: list[Any]) -> bool:
+    """Every name is text or None, and no child is listed twice (two children with one
+    name, or one unnamed child twice)."""
+    if not _NAME_TYPES.issuperset(map(type, names)):
+        return False
+    distinct = set(names)
+    unnamed = names.count(None)
+    if len(distinct) - (None in distinct) != len(names) - unnamed:
+        return False
+    if unnamed:
+        nameless = list(compress(children, map(operator.is_, names, repeat(None))))
+        return len(set(map(id, nameless))) == unnamed
+    return True
+
+
+def _explain(service: Service, children: list[Any], where: str) -> None:
+    """Find what is wrong among ``service``'s children, one by one, and raise it."""
+    names: set[str] = set()
+    listed: set[int] = set()
+    for child in children:
+        if not isinstance(child, Service):
+            raise DataError(
+                f"{where}: {_label(service)} holds a {type(child).__name__} among its services"
+            )
+        if getattr(child, "parent", _MISSING) is not service:
+            raise DataError(
+                f"{where}: {_label(service)} holds service {_label(child)}, whose parent is "
+                "another (a service in two places, or a cycle)"
+            )
+        if id(child) in listed:
+            raise DataError(f"{where}: {_label(service)} holds service {_label(child)} twice")
+        listed.add(id(child))
+        name = getattr(child, "name", _MISSING)
+        if name is not None and type(name) is not str:
+            raise DataError(f"{where}: the name of a {type(child).__name__} is not text: {name!r}")
+        if name is not None:
+            if name in names:
+                raise DataError(f"{where}: {_label(service)} holds two services named {name!r}")
+            names.add(name)
+    raise DataError(f"{where}: the services of {_label(service)} are not sound")  # not reached
 
 
 def _label(service: object) -> str:
