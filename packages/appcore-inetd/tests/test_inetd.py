@@ -26,6 +26,7 @@ import pytest
 
 from appcore import Application, DataError, NoInputError, dumps, load_application, loads
 from appcore._runner import start_application, stop_application
+from appcore.testing import free_port
 from appcore_inetd._conf import parse_line, read_conf
 from appcore_inetd._internal import EPOCH_1900, chargen_line
 from appcore_inetd._maker import inetd
@@ -34,13 +35,6 @@ pytestmark = pytest.mark.timeout(60)
 
 BIN = Path(sys.executable).parent
 ME = getpass.getuser()
-
-
-def free_port(kind: int = socket.SOCK_STREAM) -> int:
-    with socket.socket(socket.AF_INET, kind) as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-    return port
 
 
 def script(tmp_path: Path, name: str, body: str) -> Path:

@@ -29,6 +29,7 @@ from appcore._passwords import (
     verify_password,
 )
 from appcore._runner import start_application, stop_application
+from appcore.testing import free_port as new_port
 from appcore_manhole._editor import (
     DOWN,
     ENTER,
@@ -495,13 +496,6 @@ def _wait_for_port(port: int, process: subprocess.Popen[bytes], log: Path) -> No
     raise AssertionError(f"port {port} never answered: {log.read_text()}")
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-    return port
-
-
 @pytest.mark.parametrize(
     ("fmt", "flag", "ext"), [("pickle", "-f", "tap"), ("xml", "-x", "tax"), ("source", "-s", "tas")]
 )
@@ -511,7 +505,7 @@ def test_mktap_telnet_then_twistd_then_live_add(
     if not (BIN / "mktap").exists() or not (BIN / "twistd").exists():
         pytest.fail("the mktap and twistd console scripts must be installed in this venv")
     env = _env(tmp_path)
-    port, echo_port, added_port = _free_port(), _free_port(), _free_port()
+    port, echo_port, added_port = new_port(), new_port(), new_port()
     made = subprocess.run(
         [
             str(BIN / "mktap"),

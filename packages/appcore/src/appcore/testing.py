@@ -25,12 +25,25 @@ T = TypeVar("T")
 __all__ = ["free_port", "round_trip", "run_coroutine", "self_signed_certificate"]
 
 
-def free_port() -> int:
-    """A TCP port on 127.0.0.1 that was free a moment ago (bound to port 0, then released)."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-    return port
+# Ports handed out by free_port in this process: the kernel may give a port just released
+# to the next bind to port 0, and a test asking for several ports needs them distinct.
+_handed_out: set[tuple[int, int]] = set()
+
+
+def free_port(kind: int = socket.SOCK_STREAM) -> int:
+    """A port on 127.0.0.1 that was free a moment ago (bound to port 0, then released).
+
+    ``kind`` is ``socket.SOCK_STREAM`` (TCP) or ``socket.SOCK_DGRAM`` (UDP). A port is never
+    handed out twice by one process, so consecutive calls give distinct ports.
+    """
+    for _ in range(100):
+        with socket.socket(socket.AF_INET, kind) as sock:
+            sock.bind(("127.0.0.1", 0))
+            port: int = sock.getsockname()[1]
+        if (kind, port) not in _handed_out:
+            _handed_out.add((kind, port))
+            return port
+    raise RuntimeError("the kernel keeps giving out ports this process has already used")
 
 
 def run_coroutine(
