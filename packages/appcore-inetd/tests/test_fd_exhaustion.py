@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import os
 import pwd
-import resource
 import socket
 import subprocess
 import sys
@@ -17,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from appcore.testing import free_port
+from appcore.testing import descriptor_limit, descriptor_room, free_port
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -27,19 +26,11 @@ NOFILE = 64
 LOG_BOUND = 2000  # bytes: a line or two per service, where a spinning accept makes megabytes
 
 
-def _limit_descriptors() -> None:
-    resource.setrlimit(resource.RLIMIT_NOFILE, (NOFILE, NOFILE))
-
-
 @pytest.fixture
 def clients_allowed() -> Iterator[None]:
     """This process holds every client socket: make sure it may."""
-    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    resource.setrlimit(resource.RLIMIT_NOFILE, (min(hard, max(soft, 1024)), hard))
-    try:
+    with descriptor_room():
         yield
-    finally:
-        resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
 
 
 def _echo(sock: socket.socket, data: bytes, timeout: float = 5.0) -> bytes:
@@ -72,7 +63,7 @@ def test_out_of_descriptors_internal_and_program_services_pause_and_recover(
          "inetd", "--file", str(conf)],
         cwd=tmp_path,
         env=env,
-        preexec_fn=_limit_descriptors,
+        preexec_fn=descriptor_limit(NOFILE),
     )  # fmt: skip
     clients: list[socket.socket] = []
     try:

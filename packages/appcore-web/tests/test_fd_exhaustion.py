@@ -9,7 +9,6 @@ serve a new client.
 from __future__ import annotations
 
 import os
-import resource
 import socket
 import subprocess
 import sys
@@ -20,7 +19,7 @@ from pathlib import Path
 import pytest
 
 from appcore import available_loops
-from appcore.testing import free_port
+from appcore.testing import descriptor_limit, descriptor_room, free_port
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -31,19 +30,11 @@ LOG_BOUND = 2000  # bytes: a line or two; a traceback per failed accept makes te
 REQUEST = b"GET /small.txt HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n"
 
 
-def _limit_descriptors() -> None:
-    resource.setrlimit(resource.RLIMIT_NOFILE, (NOFILE, NOFILE))
-
-
 @pytest.fixture
 def clients_allowed() -> Iterator[None]:
     """This process holds every client socket: make sure it may."""
-    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    resource.setrlimit(resource.RLIMIT_NOFILE, (min(hard, max(soft, 1024)), hard))
-    try:
+    with descriptor_room():
         yield
-    finally:
-        resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
 
 
 def _response(sock: socket.socket, deadline: float) -> bytes:
@@ -75,7 +66,7 @@ def test_out_of_descriptors_every_client_is_answered(
          "web", "--path", str(site), "--listen", f"tcp:{port}:interface=127.0.0.1:backlog=128"],
         cwd=tmp_path,
         env=env,
-        preexec_fn=_limit_descriptors,
+        preexec_fn=descriptor_limit(NOFILE),
     )  # fmt: skip
     clients: list[socket.socket] = []
     try:

@@ -7,7 +7,6 @@ The server is a real subprocess (an echo application run by ``run_application``)
 from __future__ import annotations
 
 import asyncio
-import resource
 import socket
 import subprocess
 import sys
@@ -19,6 +18,7 @@ from typing import Any
 import pytest
 
 from appcore import available_loops
+from appcore.testing import descriptor_limit, descriptor_room
 
 NOFILE = 64
 CLIENTS = 80  # well past what 64 descriptors can hold; the rest wait in the backlog
@@ -38,20 +38,11 @@ run_application(app, loop, on_started=lambda: print("ready", flush=True))
 """
 
 
-def _limit_descriptors() -> None:
-    resource.setrlimit(resource.RLIMIT_NOFILE, (NOFILE, NOFILE))
-
-
 @pytest.fixture
 def clients_allowed() -> Iterator[None]:
     """This process holds every client socket: make sure it may."""
-    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    wanted = min(hard, max(soft, 1024))
-    resource.setrlimit(resource.RLIMIT_NOFILE, (wanted, hard))
-    try:
+    with descriptor_room():
         yield
-    finally:
-        resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
 
 
 def _echo(sock: socket.socket, data: bytes, timeout: float = 5.0) -> bytes:
@@ -80,7 +71,7 @@ def test_out_of_descriptors_pauses_logs_once_and_recovers(
         [sys.executable, "-c", SERVER, str(free_port), loop, str(log)],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
-        preexec_fn=_limit_descriptors,
+        preexec_fn=descriptor_limit(NOFILE),
     )
     clients: list[socket.socket] = []
     try:

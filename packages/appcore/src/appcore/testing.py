@@ -12,9 +12,11 @@ Plain functions (no test framework needed); wrap them in fixtures where you use 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import pickle
+import resource
 import socket
-from collections.abc import Coroutine
+from collections.abc import Callable, Coroutine, Iterator
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -22,7 +24,14 @@ from appcore import Application, Service, dumps, loads, new_event_loop
 
 T = TypeVar("T")
 
-__all__ = ["free_port", "round_trip", "run_coroutine", "self_signed_certificate"]
+__all__ = [
+    "descriptor_limit",
+    "descriptor_room",
+    "free_port",
+    "round_trip",
+    "run_coroutine",
+    "self_signed_certificate",
+]
 
 
 # Ports handed out by free_port in this process: the kernel may give a port just released
@@ -44,6 +53,28 @@ def free_port(kind: int = socket.SOCK_STREAM) -> int:
             _handed_out.add((kind, port))
             return port
     raise RuntimeError("the kernel keeps giving out ports this process has already used")
+
+
+def descriptor_limit(count: int) -> Callable[[], None]:
+    """A ``preexec_fn`` for :mod:`subprocess`: the child may hold at most ``count`` file
+    descriptors (soft and hard ``RLIMIT_NOFILE``), to test a server running out of them."""
+
+    def limit() -> None:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (count, count))
+
+    return limit
+
+
+@contextlib.contextmanager
+def descriptor_room(at_least: int = 1024) -> Iterator[None]:
+    """Raise this process's soft descriptor limit to ``at_least`` (within the hard limit) for
+    the block: a test holding many client sockets needs the room it denies the server."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (min(hard, max(soft, at_least)), hard))
+    try:
+        yield
+    finally:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
 
 
 def run_coroutine(
