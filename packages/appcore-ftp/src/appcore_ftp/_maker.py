@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from appcore import Option, Options, ServiceMaker
+from appcore import Option, Options, ServiceMaker, login_timeout_option
 
 
 def _port_range(text: str) -> str:
@@ -80,14 +80,7 @@ ftp = ServiceMaker(
             metavar="SECONDS",
             at_least=0,
         ),
-        Option(
-            "login_timeout",
-            float,
-            default=30.0,
-            help="seconds a client has to log in before it is disconnected",
-            metavar="SECONDS",
-            more_than=0,
-        ),
+        login_timeout_option(),
     ),
     module="appcore_ftp._service",
     persistable_modules=("appcore_ftp",),

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from appcore import Option, Options, ServiceMaker
+from appcore import Option, Options, ServiceMaker, login_timeout_option
 
 telnet = ServiceMaker(
     tapname="telnet",
@@ -38,14 +38,7 @@ telnet = ServiceMaker(
             help="seconds to wait after a failed login",
             at_least=0,
         ),
-        Option(
-            "login_timeout",
-            float,
-            default=30.0,
-            help="seconds a client has to log in before it is disconnected",
-            metavar="SECONDS",
-            more_than=0,
-        ),
+        login_timeout_option(),
     ),
     module="appcore_manhole.telnet",
     persistable_modules=("appcore_manhole",),
@@ -81,14 +74,7 @@ ssh_manhole = ServiceMaker(
             help="the server's private host key; an Ed25519 key is generated there if missing",
             metavar="FILE",
         ),
-        Option(
-            "login_timeout",
-            float,
-            default=30.0,
-            help="seconds a client has to log in before it is disconnected",
-            metavar="SECONDS",
-            more_than=0,
-        ),
+        login_timeout_option(),
     ),
     module="appcore_manhole.ssh",
     persistable_modules=("appcore_manhole",),

@@ -96,7 +96,7 @@ _export(
 )
 _export("net._connections", "ConnectionTracker")
 _export("net._accept", "Acceptor", "StreamServer", "serve_stream")
-_export("_logins", "LoginThrottle", "source_key", "LOGIN_TIMEOUT")
+_export("_logins", "LoginThrottle", "source_key", "LOGIN_TIMEOUT", "login_timeout_option")
 _export("net._protocols", "Factory", "DatagramFactory", "EchoFactory", "EchoDatagramFactory")
 _export("net._server", "ListeningService", "StreamServerService", "DatagramServerService")
 _export("net._client", "ReconnectingClientService")
@@ -196,6 +196,7 @@ if TYPE_CHECKING:
     from appcore._logins import (
         LOGIN_TIMEOUT,
         LoginThrottle,
+        login_timeout_option,
         source_key,
     )
     from appcore._loops import (

@@ -19,7 +19,10 @@ import ipaddress
 import time
 from collections import OrderedDict
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from appcore.plugins._options import Option
 
 #: Failed logins a second allowed per source address, in the long run.
 DEFAULT_RATE = 2.0
@@ -31,6 +34,21 @@ DEFAULT_MAX_WAIT = 10.0
 DEFAULT_MAX_SOURCES = 4096
 #: Seconds a client has to log in after connecting, in the servers that use this module.
 LOGIN_TIMEOUT = 30.0
+
+
+def login_timeout_option() -> Option:
+    """The ``--login-timeout SECONDS`` option of a server type with logins: more than 0,
+    :data:`LOGIN_TIMEOUT` by default (what its service reads as ``login_timeout``)."""
+    from appcore.plugins._options import Option
+
+    return Option(
+        "login_timeout",
+        float,
+        default=LOGIN_TIMEOUT,
+        help="seconds a client has to log in before it is disconnected",
+        metavar="SECONDS",
+        more_than=0,
+    )
 
 
 def source_key(address: Any) -> str:
